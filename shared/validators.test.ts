@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest'
+import { demoSchema } from '../demo/schema.ts'
+import { defineSchema } from './schema.ts'
+import { validateWrite } from './validators.ts'
+
+const orders = demoSchema.table('orders')
+const ID = '3f2c1a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60'
+
+describe('validateWrite', () => {
+  it('accepts a good order and returns canonical values', () => {
+    const r = validateWrite(
+      orders,
+      'upsert',
+      { order_id: ID.toUpperCase() },
+      {
+        customer_id: 7,
+        total_amount: '12.50',
+        status: 'paid',
+        created_at: '2026-01-02 03:04:05',
+      },
+    )
+    expect(r.errors).toEqual([])
+    expect(r.key).toEqual({ order_id: ID.toUpperCase() })
+    expect(r.values.created_at).toBe('2026-01-02T03:04:05.000Z')
+  })
+
+  it('returns every field error with code, field and message', () => {
+    const r = validateWrite(
+      orders,
+      'upsert',
+      { order_id: 'not-a-uuid' },
+      {
+        customer_id: 0,
+        total_amount: '12.5',
+        status: 'lost',
+        nope: 1,
+      },
+    )
+    expect(r.errors.map((e) => [e.code, e.field])).toEqual([
+      ['invalid_value', 'order_id'],
+      ['invalid_value', 'customer_id'],
+      ['invalid_value', 'total_amount'],
+      ['invalid_value', 'status'],
+      ['unknown_column', 'nope'],
+    ])
+    expect(r.errors[1]?.message).toBe('customer_id must be at least 1')
+  })
+
+  it('checks the key: missing, extra and mismatched columns', () => {
+    expect(validateWrite(orders, 'delete', {}, undefined).errors[0]).toMatchObject({
+      field: 'order_id',
+      code: 'invalid_value',
+    })
+    expect(validateWrite(orders, 'delete', { order_id: ID, x: 1 }, undefined).errors[0]).toMatchObject({
+      field: 'x',
+      code: 'unknown_column',
+    })
+    const other = '00000000-0000-4000-8000-000000000000'
+    expect(validateWrite(orders, 'upsert', { order_id: ID }, { order_id: other }).errors[0]?.message).toMatch(
+      /differs/,
+    )
+  })
+
+  it('does not let __proto__ or constructor through as columns', () => {
+    const values = JSON.parse('{"__proto__": {"polluted": true}, "constructor": 1}') as Record<
+      string,
+      unknown
+    >
+    const r = validateWrite(orders, 'upsert', { order_id: ID }, values)
+    expect(r.errors.map((e) => e.field).sort()).toEqual(['__proto__', 'constructor'])
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+  })
+
+  const typed = defineSchema({
+    tables: {
+      t: {
+        primaryKey: ['id'],
+        columns: {
+          id: { type: 'bigint' },
+          i: { type: 'integer' },
+          d: { type: 'decimal(6,2)' },
+          f: { type: 'double' },
+          b: { type: 'boolean' },
+          day: { type: 'date' },
+          ts: { type: 'timestamp' },
+          j: { type: 'json' },
+          s: { type: 'text', validators: [{ type: 'string', minLength: 2, maxLength: 4 }] },
+          e: { type: 'text', validators: [{ type: 'email' }] },
+          tm: { type: 'text', validators: [{ type: 'time' }] },
+          n: { type: 'double', validators: [{ type: 'number', min: 0, max: 1 }] },
+        },
+      },
+    },
+  }).table('t')
+
+  it.each([
+    ['i', 1.5],
+    ['i', 2 ** 31],
+    ['i', '3'],
+    ['d', '12.345'],
+    ['d', '12345.6'],
+    ['d', 'abc'],
+    ['f', Number.NaN],
+    ['f', Number.POSITIVE_INFINITY],
+    ['b', 'true'],
+    ['day', '2026-02-30'],
+    ['ts', 'yesterday'],
+    ['s', 'x'],
+    ['s', 'xxxxx'],
+    ['e', 'a@b'],
+    ['tm', '25:00'],
+    ['n', 2],
+    ['s', 'a\u0000b'],
+    ['s', '\ud800x'],
+  ])('rejects %s = %j', (field, value) => {
+    const r = validateWrite(typed, 'upsert', { id: 1 }, { [field]: value })
+    expect(r.errors.map((e) => e.field)).toEqual([field])
+  })
+
+  it('normalises decimals and big integers', () => {
+    const r = validateWrite(
+      typed,
+      'upsert',
+      { id: '9007199254740993' },
+      { d: 12.5, j: { a: [1, 2] }, tm: '12:30', n: 0.5, b: false },
+    )
+    expect(r.errors).toEqual([])
+    expect(r.key.id).toBe('9007199254740993')
+    expect(r.values.d).toBe('12.50')
+    expect(validateWrite(typed, 'upsert', { id: 1 }, { d: '-0.5' }).values.d).toBe('-0.50')
+    expect(validateWrite(typed, 'upsert', { id: '9223372036854775808' }, {}).errors[0]?.field).toBe('id')
+  })
+
+  it('allows null values (required is checked on the whole row)', () => {
+    expect(validateWrite(orders, 'upsert', { order_id: ID }, { status: null }).errors).toEqual([])
+  })
+})

@@ -1,0 +1,260 @@
+import type { ErrorCode } from './errors.ts'
+import type { Column, Row, Table, ValidatorSpec } from './schema.ts'
+
+export interface FieldError {
+  code: ErrorCode
+  field: string
+  message: string
+}
+
+const EMAIL = /^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$/
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/
+const TIME = /^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?$/
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$/
+const DECIMAL = /^-?\d+(\.\d+)?$/
+const BIGINT_MAX = 2n ** 63n - 1n
+const BIGINT_MIN = -(2n ** 63n)
+/** Longest text value accepted, in UTF-16 code units; bigger values belong in object storage. */
+export const MAX_TEXT_LENGTH = 1_000_000
+
+const regexCache = new Map<string, RegExp>()
+function regex(source: string): RegExp {
+  let r = regexCache.get(source)
+  if (!r) {
+    r = new RegExp(source, 'u')
+    regexCache.set(source, r)
+  }
+  return r
+}
+
+function isValidDate(s: string): boolean {
+  const m = DATE.exec(s)
+  if (!m) return false
+  const d = new Date(`${s}T00:00:00Z`)
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s
+}
+
+function describe(v: unknown): string {
+  const s = typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : String(v)
+  return s
+}
+
+type Checked = { ok: true; value: unknown } | { ok: false; message: string }
+const bad = (message: string): Checked => ({ ok: false, message })
+
+/** Checks a value against the column's type and returns its canonical wire form. */
+function checkType(col: Column, v: unknown): Checked {
+  switch (col.type) {
+    case 'integer':
+      if (typeof v === 'number' && Number.isSafeInteger(v) && v >= -2147483648 && v <= 2147483647)
+        return { ok: true, value: v }
+      return bad(`must be a 32-bit integer, got ${describe(v)}`)
+    case 'bigint': {
+      if (typeof v === 'number' && Number.isSafeInteger(v)) return { ok: true, value: v }
+      const text =
+        typeof v === 'bigint' ? v.toString() : typeof v === 'string' && /^-?\d{1,19}$/.test(v) ? v : undefined
+      if (text === undefined)
+        return bad(`must be a 64-bit integer (a number, or a string past 2^53), got ${describe(v)}`)
+      const n = BigInt(text)
+      if (n > BIGINT_MAX || n < BIGINT_MIN) return bad('is outside the 64-bit integer range')
+      return { ok: true, value: Number.isSafeInteger(Number(n)) ? Number(n) : n.toString() }
+    }
+    case 'double':
+      if (typeof v === 'number' && Number.isFinite(v)) return { ok: true, value: v }
+      return bad(`must be a finite number, got ${describe(v)}`)
+    case 'decimal': {
+      const text =
+        typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'string' ? v.trim() : undefined
+      if (text === undefined || !DECIMAL.test(text))
+        return bad(`must be a decimal such as "12.50", got ${describe(v)}`)
+      const [intPart = '', frac = ''] = text.replace('-', '').split('.')
+      if (frac.length > col.scale) return bad(`has more than ${col.scale} decimal places`)
+      const digits = intPart.replace(/^0+(?=\d)/, '')
+      if (digits.length > col.precision - col.scale)
+        return bad(`does not fit decimal(${col.precision},${col.scale})`)
+      const neg = text.startsWith('-') && /[1-9]/.test(text)
+      const scaled = col.scale === 0 ? digits : `${digits}.${frac.padEnd(col.scale, '0')}`
+      return { ok: true, value: neg ? `-${scaled}` : scaled }
+    }
+    case 'text':
+      if (typeof v !== 'string') return bad(`must be a string, got ${describe(v)}`)
+      if (v.length > MAX_TEXT_LENGTH) return bad(`is longer than ${MAX_TEXT_LENGTH} characters`)
+      // Lone surrogates cannot be stored as UTF-8 by every warehouse.
+      if (!v.isWellFormed()) return bad('is not well-formed Unicode')
+      if (v.includes('\u0000')) return bad('contains a NUL character')
+      return { ok: true, value: v }
+    case 'boolean':
+      if (typeof v === 'boolean') return { ok: true, value: v }
+      return bad(`must be true or false, got ${describe(v)}`)
+    case 'date':
+      if (typeof v === 'string' && isValidDate(v)) return { ok: true, value: v }
+      return bad(`must be a date YYYY-MM-DD, got ${describe(v)}`)
+    case 'timestamp': {
+      if (typeof v !== 'string' || !TIMESTAMP.test(v))
+        return bad(`must be an ISO 8601 timestamp, got ${describe(v)}`)
+      const hasZone = /(Z|[+-]\d{2}(:?\d{2})?)$/.test(v)
+      const d = new Date(hasZone ? v : `${v.replace(' ', 'T')}Z`)
+      if (Number.isNaN(d.getTime()) || d.getUTCFullYear() < 1 || d.getUTCFullYear() > 9999)
+        return bad('is not a valid timestamp')
+      return { ok: true, value: d.toISOString() }
+    }
+    case 'uuid':
+      if (typeof v === 'string' && UUID.test(v)) return { ok: true, value: v.toLowerCase() }
+      return bad(`must be a UUID, got ${describe(v)}`)
+    case 'json':
+      try {
+        const text = JSON.stringify(v)
+        if (text === undefined) return bad('must be JSON')
+        if (text.length > MAX_TEXT_LENGTH) return bad(`is larger than ${MAX_TEXT_LENGTH} characters of JSON`)
+        return { ok: true, value: JSON.parse(text) }
+      } catch {
+        return bad('must be JSON')
+      }
+  }
+}
+
+function checkValidator(spec: ValidatorSpec, v: unknown): string | undefined {
+  switch (spec.type) {
+    case 'int': {
+      const n =
+        typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : Number.NaN
+      if (!Number.isInteger(n)) return `must be an integer, got ${describe(v)}`
+      if (spec.min !== undefined && n < spec.min) return `must be at least ${spec.min}`
+      if (spec.max !== undefined && n > spec.max) return `must be at most ${spec.max}`
+      return undefined
+    }
+    case 'number': {
+      const n = typeof v === 'number' ? v : typeof v === 'string' && DECIMAL.test(v) ? Number(v) : Number.NaN
+      if (!Number.isFinite(n)) return `must be a number, got ${describe(v)}`
+      if (spec.min !== undefined && n < spec.min) return `must be at least ${spec.min}`
+      if (spec.max !== undefined && n > spec.max) return `must be at most ${spec.max}`
+      return undefined
+    }
+    case 'string': {
+      if (typeof v !== 'string') return `must be a string, got ${describe(v)}`
+      if (spec.minLength !== undefined && v.length < spec.minLength)
+        return `must have at least ${spec.minLength} characters`
+      if (spec.maxLength !== undefined && v.length > spec.maxLength)
+        return `must have at most ${spec.maxLength} characters`
+      if (spec.regex !== undefined && !regex(spec.regex).test(v)) return `does not match ${spec.regex}`
+      return undefined
+    }
+    case 'enum':
+      return typeof v === 'string' && spec.allowedValues.includes(v)
+        ? undefined
+        : `must be one of ${spec.allowedValues.join(', ')}, got ${describe(v)}`
+    case 'email':
+      return typeof v === 'string' && EMAIL.test(v)
+        ? undefined
+        : `must be an email address, got ${describe(v)}`
+    case 'uuid':
+      return typeof v === 'string' && UUID.test(v) ? undefined : `must be a UUID, got ${describe(v)}`
+    case 'date':
+      return typeof v === 'string' && isValidDate(v)
+        ? undefined
+        : `must be a date YYYY-MM-DD, got ${describe(v)}`
+    case 'time':
+      return typeof v === 'string' && TIME.test(v)
+        ? undefined
+        : `must be a time HH:MM[:SS], got ${describe(v)}`
+    case 'timestamp':
+      return typeof v === 'string' && TIMESTAMP.test(v) && !Number.isNaN(Date.parse(v.replace(' ', 'T')))
+        ? undefined
+        : `must be an ISO 8601 timestamp, got ${describe(v)}`
+    case 'boolean':
+      return typeof v === 'boolean' ? undefined : `must be true or false, got ${describe(v)}`
+  }
+}
+
+/**
+ * Checks one column value: its type first, then every validator. Null is allowed here
+ * (whether a column may end up null is `required`'s business, checked on the whole row).
+ */
+export function validateValue(col: Column, v: unknown): { value: unknown; errors: FieldError[] } {
+  if (v === null) return { value: null, errors: [] }
+  const typed = checkType(col, v)
+  if (!typed.ok)
+    return {
+      value: v,
+      errors: [{ code: 'invalid_value', field: col.name, message: `${col.name} ${typed.message}` }],
+    }
+  const errors: FieldError[] = []
+  for (const spec of col.validators) {
+    const msg = checkValidator(spec, typed.value)
+    if (msg !== undefined)
+      errors.push({ code: 'invalid_value', field: col.name, message: `${col.name} ${msg}` })
+  }
+  return { value: typed.value, errors }
+}
+
+export interface CheckedWrite {
+  key: Row
+  values: Row
+  errors: FieldError[]
+}
+
+/**
+ * Validates a write against its table: the key names exactly the primary-key columns, the values
+ * name only declared columns, and every value passes its type and validators. Returns every field
+ * error and the key and values in canonical form. `required` is checked by `reconcile`, on the row
+ * as it would stand after the write.
+ */
+export function validateWrite(
+  table: Table,
+  op: 'upsert' | 'delete',
+  key: Row,
+  values: Row | undefined,
+): CheckedWrite {
+  const errors: FieldError[] = []
+  const outKey: Row = {}
+  const outValues: Row = {}
+  const set = (o: Row, k: string, v: unknown): void => {
+    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
+  }
+  for (const k of Object.keys(key)) {
+    if (!table.primaryKey.includes(k)) {
+      errors.push({
+        code: table.columnsByName.has(k) ? 'invalid_value' : 'unknown_column',
+        field: k,
+        message: `key names '${k}', which is not a primary-key column of ${table.name}`,
+      })
+    }
+  }
+  for (const k of table.primaryKey) {
+    const col = table.columnsByName.get(k)
+    if (!col) continue
+    const v = Object.hasOwn(key, k) ? key[k] : undefined
+    if (v === undefined || v === null) {
+      errors.push({ code: 'invalid_value', field: k, message: `key is missing ${k}` })
+      continue
+    }
+    const r = validateValue(col, v)
+    errors.push(...r.errors)
+    set(outKey, k, r.value)
+  }
+  if (op === 'upsert' && values !== undefined) {
+    for (const [k, v] of Object.entries(values)) {
+      const col = table.columnsByName.get(k)
+      if (!col) {
+        errors.push({ code: 'unknown_column', field: k, message: `${table.name} has no column '${k}'` })
+        continue
+      }
+      if (v === undefined) continue
+      const r = validateValue(col, v)
+      errors.push(...r.errors)
+      if (col.primaryKey) {
+        if (
+          r.errors.length === 0 &&
+          Object.hasOwn(outKey, k) &&
+          JSON.stringify(r.value) !== JSON.stringify(outKey[k])
+        ) {
+          errors.push({ code: 'invalid_value', field: k, message: `${k} in values differs from the key` })
+        }
+        continue
+      }
+      set(outValues, k, r.value)
+    }
+  }
+  return { key: outKey, values: outValues, errors }
+}
