@@ -1,0 +1,52 @@
+import type { Change } from '../shared/protocol.ts'
+import type { Row, Table } from '../shared/schema.ts'
+
+/**
+ * The local cache the sync engine drives. In the browser it is DuckDB-WASM in the worker
+ * (`client/duckdb-cache.ts`); each table from the schema gets `_hlc`, `_needs_sync`, `_synced_at`
+ * and `_deleted` columns, so an app can ask `SELECT * FROM orders WHERE _needs_sync`.
+ *
+ * Deleted rows stay as tombstones (`_deleted = true`) until the delete is synced; queries that want
+ * live rows filter on `NOT _deleted` (the client's `query` runs on views that do this).
+ */
+export interface LocalWrite {
+  readonly table: Table
+  readonly key: Row
+  /** The full row after the write (all columns), or null for a delete. */
+  readonly row: Row | null
+  readonly hlc: string
+}
+
+export interface CachedRow {
+  readonly values: Row
+  readonly hlc: string
+  readonly deleted: boolean
+  readonly needsSync: boolean
+}
+
+export interface LocalCache {
+  /** Creates every table of the schema (and the system columns) if missing. */
+  init(tables: readonly Table[]): Promise<void>
+  /** Current rows for the keys, by `canonicalKey`. */
+  getRows(table: Table, keys: readonly Row[]): Promise<Map<string, CachedRow>>
+  /** Applies local writes in one cache transaction and marks them `_needs_sync`. */
+  applyLocal(writes: readonly LocalWrite[]): Promise<void>
+  /** Undoes local writes whose outbox commit failed: restores each key's previous row. */
+  revertLocal(previous: ReadonlyArray<{ table: Table; key: Row; row: CachedRow | undefined }>): Promise<void>
+  /**
+   * Applies pulled changes: a change replaces the local row when its hlc is greater, or when the
+   * local row has no pending write. Returns the tables that changed.
+   */
+  applyRemote(changes: readonly Change[], tables: ReadonlyMap<string, Table>): Promise<Set<string>>
+  /** Clears `_needs_sync` (and stamps `_synced_at`) for rows still at the given hlc; drops synced tombstones. */
+  markSynced(table: Table, rows: ReadonlyArray<{ key: Row; hlc: string }>, syncedAt: string): Promise<void>
+  /** Bulk load of pulled rows (first hydration), as Arrow IPC; never row by row. */
+  loadArrow(table: Table, ipc: Uint8Array): Promise<number>
+  /** Runs SQL on the cache; plain objects, BigInt only past 2^53. */
+  query(sql: string, params?: readonly unknown[]): Promise<Row[]>
+  /** (key, hlc) of every live row, for divergence digests. */
+  digestEntries(table: Table): Promise<Array<{ keyText: string; hlc: string }>>
+  /** Makes the cache durable where it is persisted (OPFS `CHECKPOINT`). */
+  checkpoint(): Promise<void>
+  close(): Promise<void>
+}

@@ -1,0 +1,104 @@
+import type { ConflictRecord, SyncEvent } from '../shared/protocol.ts'
+import type { StoredRow } from '../shared/reconcile.ts'
+import type { Row, Schema, Table } from '../shared/schema.ts'
+
+/**
+ * What the edge needs from a warehouse. Three adapters implement it (DuckDB, PostgreSQL, D1) and one
+ * contract suite (`edge/warehouse-contract.ts`) runs against each. The push algorithm itself lives
+ * once, in `edge/apply-batch.ts`, on top of `write()`; adapters only store and fetch.
+ *
+ * Every synced table carries, beside its columns: `_hlc`, `_deleted`, `_version`, `_client_id`
+ * (and `_col_hlcs` for merge tables). Bookkeeping: `_eddy_clients`, `_eddy_sync_events`,
+ * `_eddy_conflicts`, `_eddy_meta` (the version counter).
+ */
+export type WarehouseKind = 'duckdb' | 'postgres' | 'd1'
+
+/** A row to store, as `reconcile` produced it, with the client that wrote it. */
+export interface RowWrite {
+  readonly key: Row
+  readonly row: StoredRow
+  readonly clientId: string
+}
+
+export interface NewConflict {
+  readonly table: string
+  readonly key: Row
+  readonly stored: Row | null
+  readonly incoming: Row | null
+  readonly hlc: string
+  readonly clientId: string
+}
+
+export interface NewEvent {
+  readonly clientId: string
+  readonly receivedAt: string
+  readonly mutations: number
+  readonly applied: number
+  readonly stale: number
+  readonly duplicate: number
+  readonly conflict: number
+  readonly rejected: number
+  readonly durationMs: number
+}
+
+/** Operations inside one write transaction. */
+export interface WarehouseTx {
+  /** Highest seq processed for the client (0 when unknown). */
+  lastSeq(clientId: string): Promise<number>
+  setLastSeq(clientId: string, seq: number, owner: string | undefined): Promise<void>
+  /** The client's owner (the token `sub` that first pushed it), if recorded. */
+  clientOwner(clientId: string): Promise<string | undefined>
+  /** Current rows (tombstones included) for the given keys, by `canonicalKey`. One set-based read. */
+  readRows(table: Table, keys: readonly Row[]): Promise<Map<string, StoredRow>>
+  /**
+   * Stores rows with one set-based upsert (a staging load, then one INSERT … ON CONFLICT), giving
+   * each a fresh `_version` greater than every version committed before. Keys are unique per call.
+   */
+  writeRows(table: Table, rows: readonly RowWrite[]): Promise<void>
+  addConflicts(conflicts: readonly NewConflict[]): Promise<void>
+  addEvent(event: NewEvent): Promise<void>
+}
+
+export interface PullRequest {
+  readonly tables: readonly Table[]
+  /** Return changes with `_version` greater than this. */
+  readonly afterVersion: bigint
+  readonly limit: number
+  /** Restrict tables with a tenant column to this tenant. */
+  readonly tenant?: string | undefined
+}
+
+export interface PulledChange {
+  readonly table: string
+  readonly key: Row
+  /** null for a tombstone */
+  readonly row: Row | null
+  readonly hlc: string
+  readonly version: bigint
+}
+
+export interface Warehouse {
+  readonly kind: WarehouseKind
+  readonly schema: Schema
+  /** Creates missing tables and columns; never drops data. Idempotent. */
+  migrate(): Promise<void>
+  /**
+   * Runs `fn` in one transaction, serialised with every other `write` on this warehouse (so versions
+   * commit in order and a puller never skips one). If `fn` throws, nothing it did takes effect.
+   */
+  write<T>(fn: (tx: WarehouseTx) => Promise<T>): Promise<T>
+  /** Changes after a version, oldest first; `limit + 1` may be read to tell `hasMore`. */
+  pull(req: PullRequest): Promise<{ changes: PulledChange[]; hasMore: boolean }>
+  /** (key, hlc) of every live row of a table, for divergence digests. */
+  digestEntries(table: Table, tenant?: string): Promise<Array<{ key: Row; hlc: string }>>
+  /** The audit trail, newest first. */
+  events(limit: number): Promise<SyncEvent[]>
+  conflicts(tenant?: string): Promise<ConflictRecord[]>
+  /** Removes a conflict record (inside resolution); false when no such id. */
+  deleteConflict(id: string): Promise<boolean>
+  /** Throws `warehouse_unavailable` when the store cannot be reached. */
+  health(): Promise<void>
+  /** Drops audit rows past `keepEvents` or older than `maxAgeMs`, and tombstones older than `maxAgeMs`. */
+  prune(opts: { keepEvents?: number | undefined; maxAgeMs?: number | undefined; now: number }): Promise<void>
+  close(): Promise<void>
+}
