@@ -1,14 +1,47 @@
 import { defineConfig } from 'vitest/config'
 
-// Each project is a layer of the test pyramid; `npm test` runs them all.
+// One project per layer of the test pyramid; `npm test` runs them all.
+// Each helper/owner edits only its own project entry.
 export default defineConfig({
   test: {
     projects: [
       {
+        // fast, pure Node: shared core, client modules with fake-indexeddb, edge in-process on DuckDB
         test: {
           name: 'unit',
           include: ['shared/**/*.test.ts', 'client/**/*.test.ts', 'edge/**/*.test.ts'],
           environment: 'node',
+        },
+      },
+      {
+        // the edge against real servers: PostgreSQL started by the setup, the Node entry as a process
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // the Workers entry and the D1 adapter inside workerd (Miniflare)
+        test: {
+          name: 'workerd',
+          include: ['test/workerd/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // real headless Chromium (Debian's /usr/bin/chromium via playwright-core)
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          environment: 'node',
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
         },
       },
     ],
