@@ -1,0 +1,83 @@
+import type { SyncEvent } from '../shared/protocol.ts'
+import { h, replace } from './dom.ts'
+import type { DemoEddy } from './eddy-client.ts'
+import { errorDetail } from './error-detail.ts'
+import { formatMs, formatSince } from './format.ts'
+import { createPanel } from './panel.ts'
+import type { SyncApi } from './sync-api.ts'
+
+const COLUMNS = ['applied', 'stale', 'duplicate', 'conflict', 'rejected'] as const
+
+/** The edge's audit trail (`GET /sync/events`): one line per push, newest first, from every client. */
+export function createAuditPanel(eddy: DemoEddy, api: SyncApi): HTMLElement {
+  const reload = h('button', { type: 'button', testid: 'reload-events' }, 'Reload')
+  const panel = createPanel('Audit trail', 'audit-panel', reload)
+  let lastSyncAt: string | null = null
+
+  function render(events: readonly SyncEvent[]): void {
+    if (events.length === 0) {
+      replace(panel.body, h('p', { class: 'empty' }, 'No pushes yet.'))
+      return
+    }
+    const now = Date.now()
+    replace(
+      panel.body,
+      h(
+        'div',
+        { class: 'scroll short' },
+        h(
+          'table',
+          { class: 'rows', testid: 'events' },
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              h('th', {}, 'when'),
+              h('th', {}, 'client'),
+              h('th', {}, 'writes'),
+              ...COLUMNS.map((c) => h('th', {}, c)),
+              h('th', {}, 'took'),
+            ),
+          ),
+          h(
+            'tbody',
+            {},
+            ...events.map((e) =>
+              h(
+                'tr',
+                {},
+                h('td', { title: e.receivedAt }, formatSince(e.receivedAt, now)),
+                h('td', { class: 'mono' }, e.clientId),
+                h('td', {}, String(e.mutations)),
+                ...COLUMNS.map((c) => h('td', { class: e[c] > 0 ? `n ${c}` : 'n' }, String(e[c]))),
+                h('td', {}, formatMs(e.durationMs)),
+              ),
+            ),
+          ),
+        ),
+      ),
+    )
+  }
+
+  async function refresh(): Promise<void> {
+    try {
+      render(await api.events(25))
+    } catch (e) {
+      const d = errorDetail(e)
+      replace(panel.body, h('p', { class: 'error' }, `${d.code}: ${d.message}`))
+    }
+  }
+
+  reload.addEventListener('click', () => void refresh())
+  eddy.on('status', (s) => {
+    if (s.lastSyncAt !== lastSyncAt) {
+      lastSyncAt = s.lastSyncAt
+      void refresh()
+    }
+  })
+  lastSyncAt = eddy.status().lastSyncAt
+  void refresh()
+  return panel.el
+}

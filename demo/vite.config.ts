@@ -1,0 +1,31 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vite'
+import { precacheManifest } from './precache-plugin.ts'
+
+const root = fileURLToPath(new URL('.', import.meta.url))
+
+/**
+ * The demo app's build (`npm run build:demo`): `demo/` → `dist/demo/`, which the Node edge serves at
+ * `/`. Two entries: the page, and the service worker at a fixed, unhashed `/sw.js` (its scope is
+ * the folder it is served from, and the page registers it by that name).
+ */
+export default defineConfig({
+  root,
+  base: '/',
+  publicDir: false,
+  build: {
+    outDir: '../dist/demo',
+    emptyOutDir: true,
+    target: 'es2022',
+    rolldownOptions: {
+      input: { index: `${root}index.html`, sw: `${root}sw.ts` },
+      output: {
+        entryFileNames: (chunk) => (chunk.name === 'sw' ? 'sw.js' : 'assets/[name]-[hash].js'),
+      },
+    },
+  },
+  worker: { format: 'es' },
+  optimizeDeps: { exclude: ['@duckdb/duckdb-wasm'] },
+  server: { proxy: { '/sync': 'http://127.0.0.1:8787' } },
+  plugins: [precacheManifest()],
+})
