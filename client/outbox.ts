@@ -1,0 +1,213 @@
+import { Dexie, type Table as DexieTable } from 'dexie'
+import { must } from '../shared/errors.ts'
+import type { Mutation } from '../shared/protocol.ts'
+import type { RejectedWrite } from './engine.ts'
+
+/** A mutation before the outbox gives it its seq. */
+export type NewMutation = Omit<Mutation, 'seq'>
+
+/**
+ * One IndexedDB record per write or per transaction group: a 10,000-row `transaction` is one
+ * record, not 10,000. `id` is the first seq of the group; its mutations hold consecutive seqs.
+ */
+interface QueuedGroup {
+  id: number
+  hlc: string
+  muts: Mutation[]
+}
+
+/** Writes to hybrid tables wait here, without a seq, until their table's schedule (or `sync()`) is due. */
+interface ParkedGroup {
+  id?: number
+  tables: string[]
+  hlc: string
+  tx?: string
+  muts: NewMutation[]
+}
+
+interface MetaRow {
+  k: 'seq' | 'pending'
+  v: number
+}
+
+/**
+ * The durable record of every acknowledged, unsynced write; shared by all tabs of a profile.
+ *
+ * Seqs come from a counter read and bumped in the same IndexedDB transaction that stores the
+ * group, so seqs are strictly increasing per profile and every seq below a newly allocated one is
+ * either already in the queue or was never used (a gap). Every transaction is opened with
+ * `durability: 'strict'`: a resolved `add` has reached the disk.
+ */
+export interface Outbox {
+  /** Stores one group (one record); `park` holds it back for a hybrid schedule. Returns its seqs (empty when parked). */
+  add(muts: readonly NewMutation[], opts: { park: boolean }): Promise<number[]>
+  /** A fresh seq for a write that bypasses the queue (write-through); `queued` tells whether older queued mutations exist. */
+  allocate(): Promise<{ seq: number; queued: boolean }>
+  /** The oldest queued mutations, about `limit` of them, never splitting a group unless it alone exceeds `limit`. */
+  peek(limit: number): Promise<Mutation[]>
+  /** Removes the given seqs from the queue and files the rejected ones, in one transaction. */
+  ack(seqs: readonly number[], rejected: readonly RejectedWrite[]): Promise<void>
+  /** Moves parked groups touching any of `tables` (all when undefined) into the queue with fresh seqs. */
+  promote(tables?: ReadonlySet<string>): Promise<number>
+  /** Tables that have parked writes. */
+  parkedTables(): Promise<Set<string>>
+  /** Queued plus parked mutations. */
+  pending(): Promise<number>
+  /** The highest stamp held by a pending write. */
+  lastHlc(): Promise<string | undefined>
+  rejected(): Promise<RejectedWrite[]>
+  rejectedCount(): Promise<number>
+  clearRejected(): Promise<void>
+  close(): void
+}
+
+class OutboxDb extends Dexie {
+  queue!: DexieTable<QueuedGroup, number>
+  parked!: DexieTable<ParkedGroup, number>
+  rejected!: DexieTable<RejectedWrite, number>
+  meta!: DexieTable<MetaRow, string>
+
+  constructor(name: string) {
+    super(name, {
+      chromeTransactionDurability: 'strict',
+      indexedDB: globalThis.indexedDB,
+      IDBKeyRange: globalThis.IDBKeyRange,
+    })
+    this.version(1).stores({ queue: 'id', parked: '++id', rejected: 'seq', meta: 'k' })
+  }
+}
+
+export function openOutbox(dbName: string): Outbox {
+  const db = new OutboxDb(`${dbName}-outbox`)
+
+  const readMeta = async (k: MetaRow['k']): Promise<number> => (await db.meta.get(k))?.v ?? 0
+  const bump = async (k: MetaRow['k'], by: number): Promise<number> => {
+    const v = (await readMeta(k)) + by
+    await db.meta.put({ k, v })
+    return v
+  }
+  const maxHlc = (muts: readonly NewMutation[]): string => muts.reduce((m, x) => (x.hlc > m ? x.hlc : m), '')
+
+  /** Allocates `n` consecutive seqs; call inside a transaction over `meta`. */
+  const allocateRange = async (n: number): Promise<number> => {
+    const last = await bump('seq', n)
+    return last - n + 1
+  }
+
+  return {
+    async add(muts, { park }) {
+      if (muts.length === 0) return []
+      return db.transaction('rw', [db.queue, db.parked, db.meta], async () => {
+        await bump('pending', muts.length)
+        const hlc = maxHlc(muts)
+        if (park) {
+          const tables = [...new Set(muts.map((m) => m.table))]
+          await db.parked.add({ tables, hlc, muts: [...muts] })
+          return []
+        }
+        const first = await allocateRange(muts.length)
+        const seqd = muts.map((m, i) => ({ ...m, seq: first + i }))
+        await db.queue.add({ id: first, hlc, muts: seqd })
+        return seqd.map((m) => m.seq)
+      })
+    },
+
+    allocate() {
+      return db.transaction('rw', [db.queue, db.meta], async () => {
+        const seq = await allocateRange(1)
+        const queued = (await db.queue.count()) > 0
+        return { seq, queued }
+      })
+    },
+
+    async peek(limit) {
+      return db.transaction('r', [db.queue], async () => {
+        const out: Mutation[] = []
+        let full = false
+        await db.queue
+          .orderBy('id')
+          .until(() => full)
+          .each((g) => {
+            if (out.length === 0 && g.muts.length > limit) {
+              // A group larger than one batch goes out in batch-sized pieces: the edge caps a push.
+              out.push(...g.muts.slice(0, limit))
+              full = true
+            } else if (out.length + g.muts.length > limit) {
+              full = true // the next batch starts with this whole group
+            } else {
+              out.push(...g.muts)
+              full = out.length >= limit
+            }
+          })
+        return out
+      })
+    },
+
+    async ack(seqs, rejected) {
+      if (seqs.length === 0 && rejected.length === 0) return
+      const done = new Set(seqs)
+      for (const r of rejected) done.add(r.seq)
+      const min = Math.min(...done)
+      const max = Math.max(...done)
+      await db.transaction('rw', [db.queue, db.rejected, db.meta], async () => {
+        let removed = 0
+        // A group's id is its first seq, so the groups holding [min, max] start at or before max.
+        const groups = await db.queue.where('id').belowOrEqual(max).toArray()
+        for (const g of groups) {
+          const lastSeq = g.muts[g.muts.length - 1]?.seq ?? g.id
+          if (lastSeq < min) continue
+          const keep = g.muts.filter((m) => !done.has(m.seq))
+          removed += g.muts.length - keep.length
+          if (keep.length === 0) await db.queue.delete(g.id)
+          else if (keep.length !== g.muts.length) await db.queue.put({ ...g, muts: keep })
+        }
+        if (rejected.length > 0) await db.rejected.bulkPut([...rejected])
+        if (removed > 0) await bump('pending', -removed)
+      })
+    },
+
+    async promote(tables) {
+      return db.transaction('rw', [db.queue, db.parked, db.meta], async () => {
+        const groups = await db.parked.orderBy('id').toArray()
+        let moved = 0
+        for (const g of groups) {
+          if (tables !== undefined && !g.tables.some((t) => tables.has(t))) continue
+          const first = await allocateRange(g.muts.length)
+          const seqd = g.muts.map((m, i) => ({ ...m, seq: first + i }))
+          await db.queue.add({ id: first, hlc: g.hlc, muts: seqd })
+          await db.parked.delete(must(g.id, 'parked group id'))
+          moved += seqd.length
+        }
+        return moved
+      })
+    },
+
+    async parkedTables() {
+      const out = new Set<string>()
+      await db.parked.each((g) => {
+        for (const t of g.tables) out.add(t)
+      })
+      return out
+    },
+
+    pending: () => readMeta('pending'),
+
+    async lastHlc() {
+      return db.transaction('r', [db.queue, db.parked], async () => {
+        const q = await db.queue.orderBy('id').last()
+        const p = await db.parked.orderBy('id').last()
+        const stamps = [q?.hlc, p?.hlc].filter((s): s is string => s !== undefined && s !== '')
+        return stamps.sort().at(-1)
+      })
+    },
+
+    rejected: () => db.rejected.orderBy('seq').toArray(),
+    rejectedCount: () => db.rejected.count(),
+    async clearRejected() {
+      await db.rejected.clear()
+    },
+    close() {
+      db.close()
+    },
+  }
+}

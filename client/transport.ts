@@ -1,0 +1,100 @@
+import * as v from 'valibot'
+import { EddyError, isErrorCode } from '../shared/errors.ts'
+import {
+  type DigestBody,
+  digestResponse,
+  errorBody,
+  type PullResponse,
+  type PushBody,
+  type PushResponse,
+  pullResponse,
+  pushResponse,
+} from '../shared/protocol.ts'
+
+/**
+ * HTTP to the edge (PROTOCOL.md). Every failure is an `EddyError`:
+ * - `offline`: the request never got an answer (network down, DNS, connection refused, aborted);
+ * - the envelope's own code (`bad_request`, `unauthorized`, `too_large`, ...) with `status` for 4xx/5xx;
+ * - `protocol`: a 2xx answer that does not match the wire schema.
+ * `retryable(e)` tells the sync loop which of them a later attempt may fix.
+ */
+export interface Transport {
+  push(body: PushBody): Promise<PushResponse>
+  pull(q: { tables: readonly string[]; cursor: string | undefined; limit?: number }): Promise<PullResponse>
+  digest(body: DigestBody): Promise<v.InferOutput<typeof digestResponse>>
+}
+
+export interface TransportOptions {
+  url: string
+  fetch: typeof fetch
+  token?: (() => Promise<string | undefined>) | undefined
+}
+
+/** Network failures and server-side (5xx) errors are worth retrying; 4xx are not, until something changes. */
+export function retryable(e: unknown): boolean {
+  if (!(e instanceof EddyError)) return false
+  if (e.code === 'offline' || e.code === 'timeout') return true
+  return e.status !== undefined && e.status >= 500
+}
+
+export function createTransport({ url, fetch: doFetch, token }: TransportOptions): Transport {
+  const base = url.replace(/\/+$/, '')
+
+  async function call<S extends v.GenericSchema>(
+    schema: S,
+    path: string,
+    init: RequestInit,
+  ): Promise<v.InferOutput<S>> {
+    const headers = new Headers(init.headers)
+    headers.set('accept', 'application/json')
+    const bearer = token === undefined ? undefined : await token()
+    if (bearer !== undefined) headers.set('authorization', `Bearer ${bearer}`)
+    let res: Response
+    try {
+      res = await doFetch(`${base}${path}`, { ...init, headers })
+    } catch (cause) {
+      throw new EddyError('offline', `cannot reach ${base}: ${String(cause)}`, { cause })
+    }
+    let json: unknown
+    try {
+      json = await res.json()
+    } catch (cause) {
+      if (res.ok)
+        throw new EddyError('protocol', `${path}: answer is not JSON`, { cause, status: res.status })
+      json = undefined
+    }
+    if (!res.ok) {
+      const env = v.safeParse(errorBody, json)
+      const code = env.success && isErrorCode(env.output.error.code) ? env.output.error.code : undefined
+      const message = env.success ? env.output.error.message : `HTTP ${res.status}`
+      throw new EddyError(code ?? (res.status >= 500 ? 'warehouse_unavailable' : 'bad_request'), message, {
+        status: res.status,
+        ...(env.success && env.output.error.field !== undefined ? { field: env.output.error.field } : {}),
+      })
+    }
+    const parsed = v.safeParse(schema, json)
+    if (!parsed.success) {
+      throw new EddyError('protocol', `${path}: unexpected answer: ${v.summarize(parsed.issues)}`, {
+        status: res.status,
+      })
+    }
+    return parsed.output
+  }
+
+  const post = (body: unknown): RequestInit => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: JSON.stringify(body),
+  })
+
+  return {
+    push: (body) => call(pushResponse, '/push', post(body)),
+    pull({ tables, cursor, limit }) {
+      const q = new URLSearchParams({ tables: tables.join(',') })
+      if (cursor !== undefined) q.set('cursor', cursor)
+      if (limit !== undefined) q.set('limit', String(limit))
+      return call(pullResponse, `/pull?${q}`, { method: 'GET' })
+    },
+    digest: (body) => call(digestResponse, '/digest', post(body)),
+  }
+}
