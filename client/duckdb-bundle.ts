@@ -1,0 +1,35 @@
+import { AsyncDuckDB, DuckDBAccessMode, VoidLogger } from '@duckdb/duckdb-wasm'
+import ehWorkerUrl from '@duckdb/duckdb-wasm/dist/duckdb-browser-eh.worker.js?url'
+import ehWasmUrl from '@duckdb/duckdb-wasm/dist/duckdb-eh.wasm?url'
+
+/**
+ * Starts DuckDB-WASM from the `eh` bundle (no COOP/COEP needed). The wasm and DuckDB's own worker
+ * are Vite `?url` assets served with the app: nothing comes from a CDN, so it starts offline.
+ *
+ * `path` is `:memory:` or an `opfs://` file. OPFS allows one open handle per file: a second opener
+ * fails, which the caller must handle (see `client/persistence.ts`).
+ */
+export async function startDuckDb(path: string): Promise<AsyncDuckDB> {
+  const worker = new Worker(ehWorkerUrl)
+  const db = new AsyncDuckDB(new VoidLogger(), worker)
+  try {
+    await db.instantiate(ehWasmUrl)
+    await db.open({ path, accessMode: DuckDBAccessMode.READ_WRITE })
+    return db
+  } catch (e) {
+    await db.terminate().catch(() => undefined)
+    throw e
+  }
+}
+
+/** Whether this context can give DuckDB an OPFS file (a dedicated worker with sync access handles). */
+export function opfsAvailable(): boolean {
+  const g = globalThis as {
+    FileSystemSyncAccessHandle?: unknown
+    navigator?: { storage?: { getDirectory?: unknown } }
+  }
+  return (
+    typeof g.FileSystemSyncAccessHandle === 'function' &&
+    typeof g.navigator?.storage?.getDirectory === 'function'
+  )
+}

@@ -1,0 +1,525 @@
+import type { AsyncDuckDB, AsyncDuckDBConnection } from '@duckdb/duckdb-wasm'
+import { canonicalKey } from '../shared/digest.ts'
+import { EddyError } from '../shared/errors.ts'
+import type { Change } from '../shared/protocol.ts'
+import type { Column, Row, Table } from '../shared/schema.ts'
+import { type ArrowTableLike, arrowToRows, textColumnsToIpc, valueText } from './arrow-rows.ts'
+import type { CachedRow, LocalCache, LocalWrite } from './cache.ts'
+
+/**
+ * The browser's `LocalCache`: DuckDB-WASM.
+ *
+ * Layout: each schema table `t` is stored in `_eddy_t` (its columns plus `_hlc`, `_needs_sync`,
+ * `_synced_at`, `_deleted`, primary key as declared), and `t` itself is a VIEW of the live rows
+ * (`WHERE NOT _deleted`). So an app's `SELECT * FROM orders WHERE _needs_sync` reads live rows with
+ * pending writes, and `_eddy_orders` still holds the tombstones of deletes not yet synced.
+ *
+ * Writes are set-based: each call is one transaction with one statement per table (a multi-row
+ * VALUES list for small batches, an Arrow IPC staging table for large ones), never a statement per
+ * row, because on OPFS every committed statement costs milliseconds. Every operation runs in a
+ * queue on one connection, so transactions never interleave.
+ */
+export interface DuckDbCacheOptions {
+  db: AsyncDuckDB
+  /** The database is a file (OPFS): `checkpoint()` runs `CHECKPOINT`. */
+  persistent?: boolean
+  /** Batches larger than this go through an Arrow staging table rather than a VALUES list. */
+  stagingThreshold?: number
+}
+
+export interface DuckDbCache extends LocalCache {
+  /** The physical table (with tombstones) behind a schema table's view. */
+  physicalName(table: Table): string
+  /** Every stored row of a table, tombstones included, as all-text Arrow IPC (snapshots). */
+  exportTable(table: Table): Promise<Uint8Array>
+  /** Replaces a table's stored rows from `exportTable` output. */
+  importTable(table: Table, ipc: Uint8Array): Promise<void>
+}
+
+const SYSTEM_COLUMNS = ['_hlc', '_needs_sync', '_synced_at', '_deleted'] as const
+
+/** Identifiers come from the checked schema (lower-case a-z0-9_), quoted anyway. */
+function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`
+}
+
+function literal(text: string | null): string {
+  return text === null ? 'NULL' : `'${text.replaceAll("'", "''")}'`
+}
+
+function sqlType(c: Column): string {
+  switch (c.type) {
+    case 'integer':
+      return 'INTEGER'
+    case 'bigint':
+      return 'BIGINT'
+    case 'double':
+      return 'DOUBLE'
+    case 'decimal':
+      return `DECIMAL(${c.precision},${c.scale})`
+    case 'text':
+    case 'uuid':
+    case 'json':
+      return 'VARCHAR'
+    case 'boolean':
+      return 'BOOLEAN'
+    case 'date':
+      return 'DATE'
+    case 'timestamp':
+      return 'TIMESTAMP'
+  }
+}
+
+function physical(t: Table): string {
+  return `_eddy_${t.name}`
+}
+
+/** A queue: each task starts after the previous one settled. */
+function serial(): <T>(task: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve()
+  return <T>(task: () => Promise<T>): Promise<T> => {
+    const run = tail.then(task, task)
+    tail = run.catch(() => undefined)
+    return run
+  }
+}
+
+/** Wraps a DuckDB failure as an EddyError (`quota` when the storage is full). */
+function cacheError(e: unknown, what: string): EddyError {
+  if (e instanceof EddyError) return e
+  const message = e instanceof Error ? e.message : String(e)
+  const quota = /quota|no space|disk is full|out of memory/i.test(message)
+  return new EddyError(quota ? 'quota' : 'internal', `cache ${what}: ${message}`, { cause: e })
+}
+
+export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckDbCache> {
+  const { db } = opts
+  const threshold = opts.stagingThreshold ?? 256
+  const conn: AsyncDuckDBConnection = await db.connect()
+  const queue = serial()
+  let stageSeq = 0
+  let closed = false
+
+  const run = async (sql: string): Promise<Row[]> =>
+    arrowToRows((await conn.query(sql)) as unknown as ArrowTableLike)
+
+  async function inTransaction<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (closed) throw new EddyError('closed', 'the cache is closed')
+    await conn.query('BEGIN TRANSACTION')
+    try {
+      const out = await fn()
+      await conn.query('COMMIT')
+      return out
+    } catch (e) {
+      await conn.query('ROLLBACK').catch(() => undefined)
+      throw cacheError(e, what)
+    }
+  }
+
+  /**
+   * A relation of text columns named `names` holding `rows` (already encoded), usable in FROM.
+   * Large batches are staged as an Arrow table; the returned `drop` removes it.
+   */
+  async function source(
+    names: readonly string[],
+    rows: ReadonlyArray<ReadonlyArray<string | null>>,
+  ): Promise<{ from: string; drop: () => Promise<void> }> {
+    if (rows.length <= threshold) {
+      const values = rows.map((r) => `(${r.map(literal).join(', ')})`).join(',\n')
+      return { from: `(VALUES ${values}) AS s(${names.map(ident).join(', ')})`, drop: async () => {} }
+    }
+    const name = `_eddy_stage_${++stageSeq}`
+    const ipc = textColumnsToIpc(names.map((n, i) => ({ name: n, values: rows.map((r) => r[i] ?? null) })))
+    await conn.insertArrowFromIPCStream(ipc, { name, create: true })
+    return {
+      from: `${ident(name)} AS s`,
+      drop: async () => {
+        await conn.query(`DROP TABLE IF EXISTS ${ident(name)}`)
+      },
+    }
+  }
+
+  const castCol = (c: Column, src = 's'): string => `CAST(${src}.${ident(c.name)} AS ${sqlType(c)})`
+  const keyMatch = (t: Table, target: string, src = 's'): string =>
+    t.primaryKey
+      .map((k) => `${target}.${ident(k)} = ${castCol(t.columnsByName.get(k) as Column, src)}`)
+      .join(' AND ')
+
+  function encodeRow(t: Table, row: Row | null, key: Row): Array<string | null> {
+    return t.columns.map((c) =>
+      valueText((row ?? key)[c.name] ?? (c.primaryKey ? key[c.name] : null), c.type === 'json'),
+    )
+  }
+
+  /** Latest entry per key, in input order otherwise (DuckDB's upsert cannot touch one row twice). */
+  function foldByKey<T>(
+    t: Table,
+    items: readonly T[],
+    keyOf: (x: T) => Row,
+    wins: (a: T, b: T) => boolean,
+  ): T[] {
+    const byKey = new Map<string, T>()
+    for (const x of items) {
+      const k = canonicalKey(t, keyOf(x))
+      const prev = byKey.get(k)
+      if (prev === undefined || wins(x, prev)) byKey.set(k, x)
+    }
+    return [...byKey.values()]
+  }
+
+  /**
+   * One upsert of encoded rows into a table's physical table. `remote` decides the rule: a pulled
+   * row replaces the stored one only when it is newer or the stored row has no pending write.
+   */
+  async function upsert(
+    t: Table,
+    rows: ReadonlyArray<{ values: Array<string | null>; hlc: string; deleted: boolean }>,
+    mode: 'local' | 'remote' | 'restore',
+    needsSync?: readonly boolean[],
+  ): Promise<number> {
+    if (rows.length === 0) return 0
+    const names = [...t.columns.map((c) => c.name), '_hlc', '_deleted', '_needs_sync']
+    const encoded = rows.map((r, i) => [
+      ...r.values,
+      r.hlc,
+      String(r.deleted),
+      String(mode === 'local' ? true : mode === 'remote' ? false : (needsSync?.[i] ?? false)),
+    ])
+    const src = await source(names, encoded)
+    try {
+      const target = ident(physical(t))
+      const cols = [...t.columns.map((c) => ident(c.name)), '_hlc', '_deleted', '_needs_sync', '_synced_at']
+      const select = [
+        ...t.columns.map((c) => castCol(c)),
+        's._hlc',
+        'CAST(s._deleted AS BOOLEAN)',
+        'CAST(s._needs_sync AS BOOLEAN)',
+        mode === 'remote' ? 'CAST(now() AS TIMESTAMP)' : 'NULL',
+      ]
+      const sets = [
+        ...t.columns.filter((c) => !c.primaryKey).map((c) => `${ident(c.name)} = excluded.${ident(c.name)}`),
+        '_hlc = excluded._hlc',
+        '_deleted = excluded._deleted',
+        '_needs_sync = excluded._needs_sync',
+        mode === 'local' ? `_synced_at = ${target}._synced_at` : '_synced_at = excluded._synced_at',
+      ]
+      const where =
+        mode === 'remote' ? ` WHERE excluded._hlc > ${target}._hlc OR NOT ${target}._needs_sync` : ''
+      const res = await run(
+        `INSERT INTO ${target} (${cols.join(', ')}) SELECT ${select.join(', ')} FROM ${src.from}
+         ON CONFLICT DO UPDATE SET ${sets.join(', ')}${where}`,
+      )
+      const count = res[0]?.Count ?? res[0]?.count ?? 0
+      return typeof count === 'bigint' ? Number(count) : Number(count)
+    } finally {
+      await src.drop()
+    }
+  }
+
+  async function dropSyncedTombstones(t: Table): Promise<void> {
+    await conn.query(`DELETE FROM ${ident(physical(t))} WHERE _deleted AND NOT _needs_sync`)
+  }
+
+  function toCached(t: Table, r: Row): CachedRow {
+    const values: Row = {}
+    for (const c of t.columns) {
+      const v = r[c.name] ?? null
+      values[c.name] = c.type === 'json' && typeof v === 'string' ? JSON.parse(v) : v
+    }
+    return { values, hlc: String(r._hlc), deleted: r._deleted === true, needsSync: r._needs_sync === true }
+  }
+
+  async function init(tables: readonly Table[]): Promise<void> {
+    await queue(() =>
+      inTransaction('init', async () => {
+        for (const t of tables) {
+          const target = ident(physical(t))
+          const defs = t.columns.map((c) => `${ident(c.name)} ${sqlType(c)}`)
+          await conn.query(
+            `CREATE TABLE IF NOT EXISTS ${target} (${defs.join(', ')},
+              _hlc VARCHAR NOT NULL, _needs_sync BOOLEAN NOT NULL DEFAULT false,
+              _synced_at TIMESTAMP, _deleted BOOLEAN NOT NULL DEFAULT false,
+              PRIMARY KEY (${t.primaryKey.map(ident).join(', ')}))`,
+          )
+          // a column added to the schema since the cache was created
+          const have = new Set(
+            (
+              await run(
+                `SELECT column_name FROM information_schema.columns WHERE table_name = ${literal(physical(t))}`,
+              )
+            ).map((r) => String(r.column_name)),
+          )
+          for (const c of t.columns) {
+            if (!have.has(c.name))
+              await conn.query(`ALTER TABLE ${target} ADD COLUMN ${ident(c.name)} ${sqlType(c)}`)
+          }
+          await conn.query(
+            `CREATE OR REPLACE VIEW ${ident(t.name)} AS SELECT ${[...t.columns.map((c) => ident(c.name)), ...SYSTEM_COLUMNS].join(', ')} FROM ${target} WHERE NOT _deleted`,
+          )
+        }
+      }),
+    )
+  }
+
+  async function getRowsNow(t: Table, keys: readonly Row[]): Promise<Map<string, CachedRow>> {
+    const out = new Map<string, CachedRow>()
+    if (keys.length === 0) return out
+    const src = await source(
+      t.primaryKey,
+      keys.map((k) => t.primaryKey.map((p) => valueText(k[p], false))),
+    )
+    try {
+      const rows = await run(
+        `SELECT t.* FROM ${ident(physical(t))} AS t, ${src.from} WHERE ${keyMatch(t, 't')}`,
+      )
+      for (const r of rows) out.set(canonicalKey(t, r), toCached(t, r))
+      return out
+    } finally {
+      await src.drop()
+    }
+  }
+
+  const cache: DuckDbCache = {
+    init,
+
+    physicalName: physical,
+
+    getRows(t, keys) {
+      return queue(() => getRowsNow(t, keys).catch((e: unknown) => Promise.reject(cacheError(e, 'read'))))
+    },
+
+    applyLocal(writes: readonly LocalWrite[]) {
+      return queue(() =>
+        inTransaction('write', async () => {
+          const byTable = new Map<Table, LocalWrite[]>()
+          for (const w of writes) byTable.set(w.table, [...(byTable.get(w.table) ?? []), w])
+          for (const [t, ws] of byTable) {
+            // the later write of a key in one batch is the one that stands
+            const last = foldByKey(
+              t,
+              ws,
+              (w) => w.key,
+              () => true,
+            )
+            await upsert(
+              t,
+              last.map((w) => ({ values: encodeRow(t, w.row, w.key), hlc: w.hlc, deleted: w.row === null })),
+              'local',
+            )
+          }
+        }),
+      )
+    },
+
+    revertLocal(previous) {
+      return queue(() =>
+        inTransaction('revert', async () => {
+          const byTable = new Map<Table, typeof previous>()
+          for (const p of previous) byTable.set(p.table, [...(byTable.get(p.table) ?? []), p])
+          for (const [t, ps] of byTable) {
+            const keys = ps.map((p) => t.primaryKey.map((k) => valueText(p.key[k], false)))
+            const src = await source(t.primaryKey, keys)
+            try {
+              await conn.query(
+                `DELETE FROM ${ident(physical(t))} AS t USING ${src.from} WHERE ${keyMatch(t, 't')}`,
+              )
+            } finally {
+              await src.drop()
+            }
+            const restore = ps.flatMap((p) => (p.row === undefined ? [] : [p.row]))
+            const folded = foldByKey(
+              t,
+              restore,
+              (r) => r.values,
+              () => true,
+            )
+            await upsert(
+              t,
+              folded.map((r) => ({
+                values: encodeRow(t, r.values, r.values),
+                hlc: r.hlc,
+                deleted: r.deleted,
+              })),
+              'restore',
+              folded.map((r) => r.needsSync),
+            )
+          }
+        }),
+      )
+    },
+
+    applyRemote(changes: readonly Change[], tables) {
+      return queue(() =>
+        inTransaction('pull', async () => {
+          const changed = new Set<string>()
+          const byTable = new Map<string, Change[]>()
+          for (const c of changes) byTable.set(c.table, [...(byTable.get(c.table) ?? []), c])
+          for (const [name, cs] of byTable) {
+            const t = tables.get(name)
+            if (t === undefined)
+              throw new EddyError('unknown_table', `pulled a change for unknown table '${name}'`)
+            const newest = foldByKey(
+              t,
+              cs,
+              (c) => c.key,
+              (a, b) => a.hlc > b.hlc,
+            )
+            const n = await upsert(
+              t,
+              newest.map((c) => ({
+                values: encodeRow(t, c.row, c.key),
+                hlc: c.hlc,
+                deleted: c.row === null,
+              })),
+              'remote',
+            )
+            await dropSyncedTombstones(t)
+            if (n > 0) changed.add(name)
+          }
+          return changed
+        }),
+      )
+    },
+
+    markSynced(t, rows, syncedAt) {
+      return queue(() =>
+        inTransaction('mark synced', async () => {
+          if (rows.length === 0) return
+          const names = [...t.primaryKey, '_hlc']
+          const src = await source(
+            names,
+            rows.map((r) => [...t.primaryKey.map((k) => valueText(r.key[k], false)), r.hlc]),
+          )
+          try {
+            const target = ident(physical(t))
+            await conn.query(
+              `UPDATE ${target} AS t SET _needs_sync = false, _synced_at = CAST(${literal(syncedAt)} AS TIMESTAMP)
+               FROM ${src.from} WHERE ${keyMatch(t, 't')} AND t._hlc = s._hlc`,
+            )
+          } finally {
+            await src.drop()
+          }
+          await dropSyncedTombstones(t)
+        }),
+      )
+    },
+
+    loadArrow(t, ipc) {
+      return queue(() =>
+        inTransaction('bulk load', async () => {
+          const name = `_eddy_stage_${++stageSeq}`
+          await conn.insertArrowFromIPCStream(ipc, { name, create: true })
+          try {
+            const target = ident(physical(t))
+            const staged = new Set(
+              (
+                await run(
+                  `SELECT column_name FROM information_schema.columns WHERE table_name = ${literal(name)}`,
+                )
+              ).map((r) => String(r.column_name)),
+            )
+            if (!staged.has('_hlc'))
+              throw new EddyError('protocol', `Arrow load of '${t.name}' has no _hlc column`)
+            const cols = t.columns.filter((c) => staged.has(c.name))
+            const deleted = staged.has('_deleted') ? 'CAST(s._deleted AS BOOLEAN)' : 'false'
+            const res = await run(
+              `INSERT INTO ${target} (${[...cols.map((c) => ident(c.name)), '_hlc', '_deleted', '_needs_sync', '_synced_at'].join(', ')})
+               SELECT ${[...cols.map((c) => castCol(c)), 'CAST(s._hlc AS VARCHAR)', deleted, 'false', 'CAST(now() AS TIMESTAMP)'].join(', ')}
+               FROM ${ident(name)} AS s
+               ON CONFLICT DO UPDATE SET ${[
+                 ...cols
+                   .filter((c) => !c.primaryKey)
+                   .map((c) => `${ident(c.name)} = excluded.${ident(c.name)}`),
+                 '_hlc = excluded._hlc',
+                 '_deleted = excluded._deleted',
+                 '_needs_sync = false',
+                 '_synced_at = excluded._synced_at',
+               ].join(', ')} WHERE excluded._hlc > ${target}._hlc OR NOT ${target}._needs_sync`,
+            )
+            await dropSyncedTombstones(t)
+            return Number(res[0]?.Count ?? res[0]?.count ?? 0)
+          } finally {
+            await conn.query(`DROP TABLE IF EXISTS ${ident(name)}`)
+          }
+        }),
+      )
+    },
+
+    query(sql, params = []) {
+      return queue(async () => {
+        if (closed) throw new EddyError('closed', 'the cache is closed')
+        if (params.length === 0) return run(sql)
+        const stmt = await conn.prepare(sql)
+        try {
+          return arrowToRows((await stmt.query(...params)) as unknown as ArrowTableLike)
+        } finally {
+          await stmt.close()
+        }
+      })
+    },
+
+    digestEntries(t) {
+      return queue(async () => {
+        const rows = await run(
+          `SELECT ${[...t.primaryKey.map(ident), '_hlc'].join(', ')} FROM ${ident(physical(t))} WHERE NOT _deleted`,
+        )
+        return rows.map((r) => ({ keyText: canonicalKey(t, r), hlc: String(r._hlc) }))
+      })
+    },
+
+    exportTable(t) {
+      return queue(async () => {
+        const rows = await run(`SELECT * FROM ${ident(physical(t))}`)
+        const names = [...t.columns.map((c) => c.name), ...SYSTEM_COLUMNS]
+        return textColumnsToIpc(
+          names.map((n) => ({
+            name: n,
+            values: rows.map((r) => valueText(r[n], false)),
+          })),
+        )
+      })
+    },
+
+    importTable(t, ipc) {
+      return queue(() =>
+        inTransaction('restore', async () => {
+          const target = ident(physical(t))
+          const name = `_eddy_stage_${++stageSeq}`
+          await conn.insertArrowFromIPCStream(ipc, { name, create: true })
+          try {
+            await conn.query(`DELETE FROM ${target}`)
+            await conn.query(
+              `INSERT INTO ${target} (${[...t.columns.map((c) => ident(c.name)), ...SYSTEM_COLUMNS].join(', ')})
+               SELECT ${[
+                 ...t.columns.map((c) => castCol(c)),
+                 's._hlc',
+                 'CAST(s._needs_sync AS BOOLEAN)',
+                 'CAST(s._synced_at AS TIMESTAMP)',
+                 'CAST(s._deleted AS BOOLEAN)',
+               ].join(', ')} FROM ${ident(name)} AS s`,
+            )
+          } finally {
+            await conn.query(`DROP TABLE IF EXISTS ${ident(name)}`)
+          }
+        }),
+      )
+    },
+
+    checkpoint() {
+      return queue(async () => {
+        if (closed || !opts.persistent) return
+        await conn.query('CHECKPOINT').catch((e: unknown) => Promise.reject(cacheError(e, 'checkpoint')))
+      })
+    },
+
+    close() {
+      return queue(async () => {
+        if (closed) return
+        if (opts.persistent) await conn.query('CHECKPOINT').catch(() => undefined)
+        closed = true
+        await conn.close()
+      })
+    },
+  }
+  return cache
+}

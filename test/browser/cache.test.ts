@@ -1,0 +1,339 @@
+import type { Browser, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchBrowser, openPage, startServer, type TestServer } from './harness.ts'
+
+/**
+ * The DuckDB-WASM cache on its own, in real Chromium: tables and views from the demo schema,
+ * local and remote writes with their rules, Arrow bulk load, value types, OPFS persistence.
+ */
+let server: TestServer
+let browser: Browser
+let page: Page
+
+beforeAll(async () => {
+  server = await startServer()
+  browser = await launchBrowser()
+  page = await openPage(browser, `${server.origin}/test/browser/page/cache.html`, 'cache lab ready')
+})
+afterAll(async () => {
+  await browser?.close()
+  await server?.close()
+})
+
+describe('DuckDB-WASM cache', () => {
+  it('creates each table with system columns, a live-rows view and typed values', async () => {
+    const out = await page.evaluate(async () => {
+      const { lab } = window
+      const cache = await lab.openCache()
+      const products = lab.demoSchema.table('products')
+      const orders = lab.demoSchema.table('orders')
+      await cache.applyLocal([
+        {
+          table: products,
+          key: { product_id: 1 },
+          row: { product_id: 1, name: "O'Brien", unit_price: '12.50', units_in_stock: 3, notes: null },
+          hlc: '001795000000000:00001:c1',
+        },
+        {
+          table: orders,
+          key: { order_id: 'a' },
+          row: {
+            order_id: 'a',
+            customer_id: 7,
+            total_amount: '1.00',
+            status: 'paid',
+            created_at: '2026-01-02T03:04:05.678Z',
+          },
+          hlc: '001795000000000:00002:c1',
+        },
+      ])
+      const rows = await cache.query('SELECT * FROM products')
+      const pending = await cache.query(
+        'SELECT order_id, created_at, _needs_sync, _deleted FROM orders WHERE _needs_sync',
+      )
+      const agg = await cache.query(
+        'SELECT sum(units_in_stock) AS s, count(*) AS n, sum(unit_price) AS p FROM products',
+      )
+      const param = await cache.query('SELECT name FROM products WHERE product_id = ?', [1])
+      return { rows, pending, agg, param }
+    })
+    expect(out.rows).toEqual([
+      {
+        product_id: 1,
+        name: "O'Brien",
+        unit_price: '12.50',
+        units_in_stock: 3,
+        notes: null,
+        _hlc: '001795000000000:00001:c1',
+        _needs_sync: true,
+        _synced_at: null,
+        _deleted: false,
+      },
+    ])
+    expect(out.pending).toEqual([
+      { order_id: 'a', created_at: '2026-01-02T03:04:05.678Z', _needs_sync: true, _deleted: false },
+    ])
+    expect(out.agg).toEqual([{ s: 3, n: 1, p: '12.50' }])
+    expect(out.param).toEqual([{ name: "O'Brien" }])
+  })
+
+  it('applies remote changes only over rows without a newer pending write, and keeps tombstones until synced', async () => {
+    const out = await page.evaluate(async () => {
+      const { lab } = window
+      const cache = await lab.openCache()
+      const orders = lab.demoSchema.table('orders')
+      const row = (id: string, total: string) => ({
+        order_id: id,
+        customer_id: 1,
+        total_amount: total,
+        status: null,
+        created_at: null,
+      })
+      // a: pending local write at t5; b: pending at t5; c: synced; d: pending delete
+      await cache.applyLocal([
+        { table: orders, key: { order_id: 'a' }, row: row('a', '1.00'), hlc: '001795000000005:00000:me' },
+        { table: orders, key: { order_id: 'b' }, row: row('b', '1.00'), hlc: '001795000000005:00000:me' },
+        { table: orders, key: { order_id: 'c' }, row: row('c', '1.00'), hlc: '001795000000001:00000:me' },
+        { table: orders, key: { order_id: 'd' }, row: row('d', '1.00'), hlc: '001795000000001:00000:me' },
+        { table: orders, key: { order_id: 'd' }, row: null, hlc: '001795000000002:00000:me' },
+      ])
+      await cache.markSynced(
+        orders,
+        [{ key: { order_id: 'c' }, hlc: '001795000000001:00000:me' }],
+        '2026-01-01T00:00:00Z',
+      )
+      const tombstones = await cache.query(
+        `SELECT order_id, _deleted, _needs_sync FROM ${cache.physicalName(orders)} WHERE _deleted`,
+      )
+      const liveBefore = await cache.query('SELECT order_id FROM orders ORDER BY order_id')
+      const changed = await cache.applyRemote(
+        [
+          {
+            table: 'orders',
+            key: { order_id: 'a' },
+            row: row('a', '9.00'),
+            hlc: '001795000000004:00000:other',
+          }, // older than pending: loses
+          {
+            table: 'orders',
+            key: { order_id: 'b' },
+            row: row('b', '8.00'),
+            hlc: '001795000000003:00000:other',
+          },
+          {
+            table: 'orders',
+            key: { order_id: 'b' },
+            row: row('b', '9.00'),
+            hlc: '001795000000006:00000:other',
+          }, // newer: wins
+          { table: 'orders', key: { order_id: 'c' }, row: null, hlc: '001795000000000:00000:other' }, // no pending write: applies
+          {
+            table: 'orders',
+            key: { order_id: 'e' },
+            row: row('e', '5.00'),
+            hlc: '001795000000000:00000:other',
+          },
+        ],
+        lab.demoSchema.tables,
+      )
+      const after = await cache.query(
+        'SELECT order_id, total_amount, _needs_sync, _synced_at IS NOT NULL AS synced FROM orders ORDER BY order_id',
+      )
+      const got = await cache.getRows(orders, [{ order_id: 'a' }, { order_id: 'd' }, { order_id: 'zz' }])
+      await cache.markSynced(
+        orders,
+        [{ key: { order_id: 'd' }, hlc: '001795000000002:00000:me' }],
+        '2026-01-01T00:00:00Z',
+      )
+      const tombstonesAfter = await cache.query(
+        `SELECT count(*) AS n FROM ${cache.physicalName(orders)} WHERE _deleted`,
+      )
+      const unchanged = await cache.applyRemote(
+        [
+          {
+            table: 'orders',
+            key: { order_id: 'a' },
+            row: row('a', '7.00'),
+            hlc: '001795000000001:00000:other',
+          },
+        ],
+        lab.demoSchema.tables,
+      )
+      return {
+        tombstones,
+        liveBefore,
+        changed: [...changed],
+        unchanged: [...unchanged],
+        after,
+        got: [...got.entries()],
+        tombstonesAfter,
+      }
+    })
+    expect(out.tombstones).toEqual([{ order_id: 'd', _deleted: true, _needs_sync: true }])
+    expect(out.liveBefore.map((r) => r.order_id)).toEqual(['a', 'b', 'c'])
+    expect(out.changed).toEqual(['orders'])
+    expect(out.unchanged).toEqual([])
+    expect(out.after).toEqual([
+      { order_id: 'a', total_amount: '1.00', _needs_sync: true, synced: false },
+      { order_id: 'b', total_amount: '9.00', _needs_sync: false, synced: true },
+      { order_id: 'e', total_amount: '5.00', _needs_sync: false, synced: true },
+    ])
+    expect(out.got).toEqual([
+      [
+        '["a"]',
+        {
+          values: { order_id: 'a', customer_id: 1, total_amount: '1.00', status: null, created_at: null },
+          hlc: '001795000000005:00000:me',
+          deleted: false,
+          needsSync: true,
+        },
+      ],
+      [
+        '["d"]',
+        {
+          values: { order_id: 'd', customer_id: null, total_amount: null, status: null, created_at: null },
+          hlc: '001795000000002:00000:me',
+          deleted: true,
+          needsSync: true,
+        },
+      ],
+    ])
+    expect(out.tombstonesAfter).toEqual([{ n: 0 }])
+  })
+
+  it('reverts local writes to the previous rows, and one batch is all-or-nothing', async () => {
+    const out = await page.evaluate(async () => {
+      const { lab } = window
+      const cache = await lab.openCache()
+      const t = lab.demoSchema.table('customers')
+      const w = (id: number, name: string, hlc: string) => ({
+        table: t,
+        key: { customer_id: id },
+        row: { customer_id: id, name, email: null, updated_at: null },
+        hlc,
+      })
+      await cache.applyLocal([w(1, 'one', '001795000000001:00000:me')])
+      await cache.markSynced(
+        t,
+        [{ key: { customer_id: 1 }, hlc: '001795000000001:00000:me' }],
+        '2026-01-01T00:00:00Z',
+      )
+      const before = await cache.getRows(t, [{ customer_id: 1 }, { customer_id: 2 }])
+      await cache.applyLocal([
+        w(1, 'ONE', '001795000000002:00000:me'),
+        w(2, 'two', '001795000000002:00001:me'),
+      ])
+      await cache.revertLocal([
+        { table: t, key: { customer_id: 1 }, row: before.get('[1]') },
+        { table: t, key: { customer_id: 2 }, row: before.get('[2]') },
+      ])
+      const reverted = await cache.query(
+        'SELECT customer_id, name, _hlc, _needs_sync FROM customers ORDER BY 1',
+      )
+      // a batch whose second write cannot be stored (integer column given text) leaves nothing behind
+      let error = ''
+      try {
+        await cache.applyLocal([
+          w(3, 'three', '001795000000003:00000:me'),
+          { ...w(4, 'four', '001795000000003:00001:me'), row: { customer_id: 'x', name: 'four' } },
+        ])
+      } catch (e) {
+        error = (e as { code?: string }).code ?? String(e)
+      }
+      const afterFail = await cache.query('SELECT count(*) AS n FROM customers')
+      return { reverted, error, afterFail }
+    })
+    expect(out.reverted).toEqual([
+      { customer_id: 1, name: 'one', _hlc: '001795000000001:00000:me', _needs_sync: false },
+    ])
+    expect(out.error).toBe('internal')
+    expect(out.afterFail).toEqual([{ n: 1 }])
+  })
+
+  it('takes large batches through Arrow staging with the same result as a VALUES list', async () => {
+    const out = await page.evaluate(async () => {
+      const { lab } = window
+      const results: unknown[] = []
+      for (const threshold of [0, 100_000]) {
+        const cache = await lab.openCache(':memory:', threshold)
+        const t = lab.demoSchema.table('products')
+        const writes = Array.from({ length: 2000 }, (_, i) => ({
+          table: t,
+          key: { product_id: (i % 1500) + 1 },
+          row: {
+            product_id: (i % 1500) + 1,
+            name: `p${i}`,
+            unit_price: `${i}.25`,
+            units_in_stock: i,
+            notes: i % 2 ? null : 'x',
+          },
+          hlc: `001795000000000:${i.toString(36).padStart(5, '0')}:me`,
+        }))
+        await cache.applyLocal(writes)
+        results.push(
+          await cache.query(
+            'SELECT count(*) AS n, sum(units_in_stock) AS s, max(unit_price) AS p, count(notes) AS notes, max(name) AS name FROM products',
+          ),
+        )
+        const tables = await cache.query(
+          `SELECT count(*) AS n FROM information_schema.tables WHERE table_name LIKE '_eddy_stage%'`,
+        )
+        results.push(tables)
+        await cache.close()
+      }
+      return results
+    })
+    // later writes of a key win: keys 1..500 hold i = 1500..1999, keys 501..1500 hold i = 500..1499
+    expect(out[0]).toEqual([{ n: 1500, s: sumLatest(), p: '1999.25', notes: 750, name: 'p999' }])
+    expect(out[2]).toEqual(out[0])
+    expect(out[1]).toEqual([{ n: 0 }])
+  })
+
+  it('hydrates 100k pulled rows through Arrow and reports digest entries of live rows', async () => {
+    const out = await page.evaluate(async () => {
+      const { lab } = window
+      const cache = await lab.openCache()
+      const t = lab.demoSchema.table('orders')
+      const ipc = lab.ordersIpc(100_000)
+      const start = performance.now()
+      const loaded = await cache.loadArrow(t, ipc)
+      const ms = performance.now() - start
+      const stats = await cache.query(
+        'SELECT count(*) AS n, count(DISTINCT customer_id) AS c, bool_and(NOT _needs_sync) AS clean, max(total_amount) AS maxt FROM orders',
+      )
+      await cache.applyLocal([
+        {
+          table: t,
+          key: { order_id: '00000000-0000-4000-8000-000000000000' },
+          row: null,
+          hlc: '001795000000009:00000:me',
+        },
+      ])
+      const digest = await cache.digestEntries(t)
+      return {
+        loaded,
+        stats,
+        digestCount: digest.length,
+        first: digest.find((d) => d.keyText === '["00000000-0000-4000-8000-000000000001"]'),
+        ms,
+      }
+    })
+    console.info(`loadArrow of 100k orders: ${out.ms.toFixed(0)} ms`)
+    expect(out.loaded).toBe(100_000)
+    expect(out.stats).toEqual([{ n: 100_000, c: 1000, clean: true, maxt: '99.99' }])
+    expect(out.digestCount).toBe(99_999)
+    expect(out.first).toEqual({
+      keyText: '["00000000-0000-4000-8000-000000000001"]',
+      hlc: '001795000000000:00000:server',
+    })
+  })
+})
+
+/** sum of units_in_stock when the last of i = 0..1999 wins for key (i % 1500) + 1 */
+function sumLatest(): number {
+  const latest = new Map<number, number>()
+  for (let i = 0; i < 2000; i++) latest.set(i % 1500, i)
+  let s = 0
+  for (const v of latest.values()) s += v
+  return s
+}

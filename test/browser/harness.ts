@@ -1,0 +1,178 @@
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { extname, join, normalize, resolve } from 'node:path'
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+
+/**
+ * The Chromium harness: the pages built once with Vite, one loopback HTTP server that serves them
+ * and hands `/sync/*` to the edge's fetch handler (same origin, like production), and headless
+ * Debian Chromium through playwright-core.
+ */
+export const REPO = resolve(import.meta.dirname, '../..')
+export const DIST = join(REPO, '.cache', 'browser-dist')
+const CHROMIUM = '/usr/bin/chromium'
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+
+/** vite build into `.cache/browser-dist` (the global setup runs it once per test run). */
+export async function buildPages(): Promise<void> {
+  const { build } = await import('vite')
+  process.env.EDDY_OUT_DIR = DIST
+  await build({ configFile: join(REPO, 'vite.config.ts'), logLevel: 'warn' })
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.map': 'application/json',
+  '.css': 'text/css',
+  '.webmanifest': 'application/manifest+json',
+}
+
+export type FetchHandler = (req: Request) => Promise<Response> | Response
+
+export interface TestServer {
+  readonly origin: string
+  /** Replaces the `/sync` handler (the edge); null answers 503. */
+  setEdge(edge: FetchHandler | null): void
+  /** Runs before the edge for every `/sync` request; a Response short-circuits it. */
+  setInterceptor(fn: ((req: Request) => Promise<Response | undefined> | Response | undefined) | null): void
+  close(): Promise<void>
+}
+
+async function toRequest(req: IncomingMessage, origin: string): Promise<Request> {
+  const chunks: Buffer[] = []
+  for await (const c of req) chunks.push(c as Buffer)
+  const headers = new Headers()
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (typeof v === 'string') headers.set(k, v)
+    else if (Array.isArray(v)) for (const x of v) headers.append(k, x)
+  }
+  const method = req.method ?? 'GET'
+  return new Request(new URL(req.url ?? '/', origin), {
+    method,
+    headers,
+    ...(method === 'GET' || method === 'HEAD' ? {} : { body: Buffer.concat(chunks) }),
+  })
+}
+
+async function send(res: ServerResponse, r: Response): Promise<void> {
+  const headers: Record<string, string> = {}
+  r.headers.forEach((v, k) => {
+    headers[k] = v
+  })
+  res.writeHead(r.status, headers)
+  res.end(Buffer.from(await r.arrayBuffer()))
+}
+
+export async function startServer(dist = DIST): Promise<TestServer> {
+  let edge: FetchHandler | null = null
+  let interceptor: ((req: Request) => Promise<Response | undefined> | Response | undefined) | null = null
+  let origin = ''
+  const server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', origin)
+      if (url.pathname === '/sync' || url.pathname.startsWith('/sync/')) {
+        const request = await toRequest(req, origin)
+        const early = interceptor ? await interceptor(request.clone()) : undefined
+        if (early) return send(res, early)
+        if (!edge)
+          return send(
+            res,
+            Response.json({ error: { code: 'warehouse_unavailable', message: 'no edge' } }, { status: 503 }),
+          )
+        return send(res, await edge(request))
+      }
+      const file = normalize(
+        join(dist, decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname)),
+      )
+      if (!file.startsWith(dist) || !existsSync(file)) {
+        res.writeHead(404, { 'content-type': 'text/plain' })
+        res.end('not found')
+        return
+      }
+      const body = await readFile(file)
+      res.writeHead(200, {
+        'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'cache-control': 'no-cache',
+      })
+      res.end(body)
+    })().catch((e: unknown) => {
+      res.writeHead(500, { 'content-type': 'text/plain' })
+      res.end(String(e))
+    })
+  })
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return {
+    origin,
+    setEdge(e) {
+      edge = e
+    },
+    setInterceptor(fn) {
+      interceptor = fn
+    },
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections()
+        server.close(() => ok())
+      }),
+  }
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: ARGS })
+}
+
+/** A browser profile in a fresh folder; `reopen` starts Chromium again on the same profile (a restart). */
+export async function launchProfile(): Promise<{
+  context: BrowserContext
+  reopen(): Promise<BrowserContext>
+  dispose(): Promise<void>
+}> {
+  const dir = await mkdtemp(join(tmpdir(), 'eddy-profile-'))
+  const open = () => chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, args: ARGS })
+  let context = await open()
+  return {
+    get context() {
+      return context
+    },
+    async reopen() {
+      await context.close()
+      context = await open()
+      return context
+    },
+    async dispose() {
+      await context.close().catch(() => undefined)
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Opens a page and waits until its module set `document.title` to the ready marker. */
+export async function openPage(context: BrowserContext | Browser, url: string, ready: string): Promise<Page> {
+  const page = await context.newPage()
+  const errors: string[] = []
+  page.on('pageerror', (e) => errors.push(String(e)))
+  await page.goto(url)
+  await page.waitForFunction((t) => document.title === t || document.title.startsWith('error:'), ready, {
+    timeout: 60_000,
+  })
+  const title = await page.title()
+  if (title !== ready) throw new Error(`page ${url} failed: ${title} ${errors.join('; ')}`)
+  return page
+}
