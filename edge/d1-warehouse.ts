@@ -200,14 +200,14 @@ function planTable(table: Table): TablePlan {
   const updates = [...cols.filter((c) => !c.primaryKey).map((c) => q(c.name)), ...systemCols].map(
     (c) => `${c} = excluded.${c}`,
   )
-  // lww and manual apply only a newer stamp; a merge result may keep the stored stamp (an older write
-  // that raised a `max` column), so it needs only "not older".
-  const guard = merge ? '>=' : '>'
+  // The lww guard in SQL repeats what `reconcile` decided. Merge results may keep the stored stamp (an
+  // older write that raised a `max` column) and a manual resolution may store an older write, so those
+  // tables store what they are given (the generation guard already rules out a row changed meanwhile).
+  const guard = table.conflict === 'lww' ? ` WHERE excluded._hlc > ${q(table.name)}._hlc` : ''
   const upsert = [
     `INSERT INTO ${q(table.name)} (${insertCols.join(', ')})`,
     `SELECT ${selectExprs.join(', ')} FROM json_each(?1) AS j WHERE true`,
-    `ON CONFLICT (${table.primaryKey.map(q).join(', ')}) DO UPDATE SET ${updates.join(', ')}`,
-    `WHERE excluded._hlc ${guard} ${q(table.name)}._hlc`,
+    `ON CONFLICT (${table.primaryKey.map(q).join(', ')}) DO UPDATE SET ${updates.join(', ')}${guard}`,
   ].join(' ')
   const on = table.primaryKey.map((k, i) => `t.${q(k)} = json_extract(j.value, '$[${i}]')`).join(' AND ')
   const readByKeys = [
