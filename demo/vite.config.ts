@@ -17,6 +17,9 @@ export default defineConfig({
     outDir: '../dist/demo',
     emptyOutDir: true,
     target: 'es2022',
+    // the DuckDB-WASM wasm and workers stay files (the service worker precaches them by name)
+    assetsInlineLimit: 0,
+    chunkSizeWarningLimit: 4096,
     rolldownOptions: {
       input: { index: `${root}index.html`, sw: `${root}sw.ts` },
       output: {

@@ -1,0 +1,127 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { Browser, Page } from 'playwright-core'
+import * as v from 'valibot'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  echoPageErrors,
+  launchChromium,
+  waitForFirstSync,
+  waitForTestId,
+} from '../../demo/harness/chromium.ts'
+import { buildDemo, type DemoServer, serveDemo } from '../../demo/harness/serve-demo.ts'
+import { SEED_SIZES } from '../../edge/seed.ts'
+import { pullResponse } from '../../shared/protocol.ts'
+import type { Row } from '../../shared/schema.ts'
+
+/**
+ * The demo end to end, as a visitor meets it: the demo built with its own Vite config, served by the
+ * real Node edge over the real DuckDB warehouse with the seeded sample data, in headless Chromium.
+ * An order edited while the demo's "Go offline" switch is on waits in the outbox (pending 1); going
+ * online pushes it (pending 0) and the warehouse serves it on `GET /sync/pull`.
+ */
+const ARTIFACTS = resolve(import.meta.dirname, '../artifacts')
+
+let tmp: string
+let server: DemoServer
+let browser: Browser
+let page: Page
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'eddy-demo-test-'))
+  const dist = join(tmp, 'dist')
+  await buildDemo(dist)
+  server = await serveDemo(dist)
+  browser = await launchChromium()
+  page = await browser.newPage({ viewport: { width: 1440, height: 1000 } })
+  echoPageErrors(page, 'demo')
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await server?.close()
+  if (tmp) await rm(tmp, { recursive: true, force: true })
+})
+
+/** Every change of `table` the edge serves, following cursors to the end. */
+async function pullAll(table: string): Promise<Map<string, Row | null>> {
+  const rows = new Map<string, Row | null>()
+  let cursor: string | undefined
+  for (;;) {
+    const q = new URLSearchParams({ tables: table, limit: '10000' })
+    if (cursor !== undefined) q.set('cursor', cursor)
+    const res = await fetch(`${server.url}/sync/pull?${q}`)
+    expect(res.status).toBe(200)
+    const page = v.parse(pullResponse, await res.json())
+    for (const c of page.changes) rows.set(JSON.stringify(c.key), c.row)
+    cursor = page.cursor
+    if (!page.hasMore) return rows
+  }
+}
+
+async function clickTestId(testid: string): Promise<void> {
+  await page.click(`[data-testid="${testid}"]`)
+}
+
+describe('the demo app in Chromium', () => {
+  it('opens on the seeded data and exposes its client as window.eddy', async () => {
+    await page.goto(server.url)
+    // the first sync hydrates the cache; the orders view then pages over the seeded orders
+    await waitForFirstSync(page)
+    expect(await page.evaluate(() => typeof window.eddy?.put)).toBe('function')
+    await page.waitForSelector('[data-testid="rows-orders"] tr[data-key]', { timeout: 60_000 })
+    expect(server.seeded).toBeGreaterThan(0)
+    await page.waitForFunction(
+      (n) => document.querySelector('[data-testid="page-info-orders"]')?.textContent?.endsWith(`of ${n}`),
+      SEED_SIZES.orders.toLocaleString('en-US'),
+    )
+    await waitForTestId(page, 'pending', '0')
+  })
+
+  it('shows a validation error beside the field and keeps the write out of the outbox', async () => {
+    await page.click('[data-testid="rows-orders"] tr[data-key]')
+    await page.fill('[data-testid="field-orders-total_amount"]', '12.5x')
+    await clickTestId('save-orders')
+    await page.waitForFunction(
+      () => (document.querySelector('[data-testid="error-orders-total_amount"]')?.textContent ?? '') !== '',
+    )
+    expect(await page.textContent('[data-testid="error-orders-total_amount"]')).toMatch(/total_amount/)
+    expect(await page.textContent('[data-testid="pending"]')).toBe('0')
+  })
+
+  it('edits an order offline (pending 1), then syncs it online (pending 0, row in /sync/pull)', async () => {
+    const key = await page.getAttribute('[data-testid="rows-orders"] tr[data-key]', 'data-key')
+    expect(key).toBeTruthy()
+    await clickTestId('toggle-online')
+    await waitForTestId(page, 'online', 'offline')
+
+    await page.click(`[data-testid="rows-orders"] tr[data-key="${key}"]`)
+    // outside the seeded range (5.00–504.99), so only this edit can have put it there
+    const amount = '4321.25'
+    await page.fill('[data-testid="field-orders-total_amount"]', amount)
+    await page.selectOption('[data-testid="field-orders-status"]', 'shipped')
+    await clickTestId('save-orders')
+    await waitForTestId(page, 'pending', '1')
+    // the local cache has the edit at once, marked as not yet synced
+    const local = await page.evaluate(
+      (k) => window.eddy?.query('SELECT total_amount, _needs_sync FROM orders WHERE order_id = ?', [k]),
+      key,
+    )
+    expect(local).toEqual([{ total_amount: amount, _needs_sync: true }])
+    // and the warehouse does not, while the switch is off
+    const before = (await pullAll('orders')).get(JSON.stringify({ order_id: key }))
+    expect(before?.total_amount).not.toBe(amount)
+    await mkdir(ARTIFACTS, { recursive: true })
+    await page.screenshot({ path: join(ARTIFACTS, 'demo-offline-pending.png'), fullPage: true })
+
+    await clickTestId('toggle-online')
+    await waitForTestId(page, 'online', 'online')
+    await clickTestId('sync-now')
+    await waitForTestId(page, 'pending', '0')
+
+    const after = (await pullAll('orders')).get(JSON.stringify({ order_id: key }))
+    expect(after).toMatchObject({ order_id: key, total_amount: amount, status: 'shipped' })
+    await page.screenshot({ path: join(ARTIFACTS, 'demo.png'), fullPage: true })
+  })
+})
