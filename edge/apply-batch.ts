@@ -1,0 +1,254 @@
+import { canonicalKey } from '../shared/digest.ts'
+import { EddyError, isEddyError, must } from '../shared/errors.ts'
+import { checkDrift } from '../shared/hlc.ts'
+import type { PushBody, PushResponse, PushResult } from '../shared/protocol.ts'
+import { type IncomingWrite, type Outcome, reconcile, type StoredRow } from '../shared/reconcile.ts'
+import type { Row, Table } from '../shared/schema.ts'
+import { type FieldError, validateValue, validateWrite } from '../shared/validators.ts'
+import { rowTenant } from './tenant.ts'
+import type { NewConflict, RowWrite, Warehouse } from './warehouse.ts'
+
+export interface PushContext {
+  /** The server clock (ms), for clock-drift checks and the audit trail. */
+  readonly now: () => number
+  /** The verified token's subject: it owns every clientId it pushes. Undefined without auth. */
+  readonly subject?: string | undefined
+  /** The token's tenant claim: scopes tables that have a tenant column. Undefined without one. */
+  readonly tenant?: string | undefined
+}
+
+interface Prepared {
+  readonly index: number
+  readonly seq: number
+  readonly tx: string | undefined
+  readonly table: Table
+  readonly keyText: string
+  readonly write: IncomingWrite
+}
+
+function setProp(o: Row, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
+}
+
+function rejected(seq: number, error: FieldError): PushResult {
+  return { seq, status: 'rejected', error: { code: error.code, message: error.message, field: error.field } }
+}
+
+function forbidden(message: string): EddyError {
+  return new EddyError('forbidden', message, { status: 403 })
+}
+
+/** Checks a write against the caller's tenant and fills the tenant column of a row that omits it. */
+function scopeToTenant(table: Table, key: Row, values: Row, op: 'upsert' | 'delete', tenant: string): void {
+  const colName = table.tenantColumn
+  if (colName === undefined) return
+  const col = table.columnsByName.get(colName)
+  if (col === undefined) return
+  for (const source of [key, values]) {
+    if (Object.hasOwn(source, colName) && String(source[colName]) !== tenant)
+      throw forbidden(`${table.name}: ${colName} must be the caller's tenant`)
+  }
+  if (op === 'upsert' && !Object.hasOwn(key, colName) && !Object.hasOwn(values, colName)) {
+    const r = validateValue(col, col.type === 'integer' || col.type === 'bigint' ? Number(tenant) : tenant)
+    if (r.errors.length > 0) throw forbidden(`${table.name}: the tenant claim does not fit ${colName}`)
+    setProp(values, colName, r.value)
+  }
+}
+
+/**
+ * Applies one push in one warehouse transaction: duplicates, validation, clock drift, tx groups,
+ * per-table reconciliation, the set-based writes, conflicts, lastSeq and the audit event all take
+ * effect together or not at all. A whole-request failure (403, 503) throws and nothing is applied.
+ */
+export async function applyBatch(
+  warehouse: Warehouse,
+  body: PushBody,
+  ctx: PushContext,
+): Promise<PushResponse> {
+  const { schema } = warehouse
+  const started = performance.now()
+  const receivedAt = new Date(ctx.now()).toISOString()
+  return warehouse.write(async (tx) => {
+    const { clientId } = body
+    if (ctx.subject !== undefined) {
+      const owner = await tx.clientOwner(clientId)
+      if (owner !== undefined && owner !== ctx.subject)
+        throw forbidden(`clientId ${clientId} belongs to another user`)
+    }
+    const lastSeq = await tx.lastSeq(clientId)
+    const results: Array<PushResult | undefined> = new Array(body.mutations.length)
+    const order = body.mutations.map((m, index) => ({ m, index })).sort((a, b) => a.m.seq - b.m.seq)
+
+    // 1. Per-mutation checks that need no stored row.
+    let high = lastSeq
+    const prepared: Prepared[] = []
+    const aborted = new Set<string>()
+    const now = ctx.now()
+    for (const { m, index } of order) {
+      if (m.seq <= high) {
+        results[index] = { seq: m.seq, status: 'duplicate' }
+        continue
+      }
+      high = m.seq
+      const error = ((): FieldError | Prepared => {
+        const table = schema.tables.get(m.table)
+        if (table === undefined)
+          return { code: 'unknown_table', field: 'table', message: `unknown table '${m.table}'` }
+        const checked = validateWrite(table, m.op, m.key, m.values)
+        const first = checked.errors[0]
+        if (first !== undefined) return first
+        try {
+          checkDrift(m.hlc, now, schema.maxClockDriftMs)
+        } catch (e) {
+          if (isEddyError(e)) return { code: e.code, field: 'hlc', message: e.message }
+          throw e
+        }
+        if (ctx.tenant !== undefined) scopeToTenant(table, checked.key, checked.values, m.op, ctx.tenant)
+        const write: IncomingWrite =
+          m.op === 'delete'
+            ? { op: 'delete', key: checked.key, hlc: m.hlc }
+            : { op: 'upsert', key: checked.key, values: checked.values, hlc: m.hlc }
+        return { index, seq: m.seq, tx: m.tx, table, keyText: canonicalKey(table, checked.key), write }
+      })()
+      if ('write' in error) {
+        prepared.push(error)
+      } else {
+        results[index] = rejected(m.seq, error)
+        if (m.tx !== undefined) aborted.add(m.tx)
+      }
+    }
+
+    // 2. One read per table for every key the batch touches.
+    const stored = new Map<string, Map<string, StoredRow>>()
+    const byTable = new Map<Table, Map<string, Row>>()
+    for (const p of prepared) {
+      let keys = byTable.get(p.table)
+      if (keys === undefined) {
+        keys = new Map()
+        byTable.set(p.table, keys)
+      }
+      keys.set(p.keyText, p.write.key)
+    }
+    for (const [table, keys] of byTable) {
+      const found = await tx.readRows(table, [...keys.values()])
+      if (ctx.tenant !== undefined) {
+        for (const row of found.values()) {
+          const owner = rowTenant(table, row.values)
+          if (owner !== undefined && owner !== ctx.tenant)
+            throw forbidden(`${table.name}: a key belongs to another tenant`)
+        }
+      }
+      stored.set(table.name, found)
+    }
+
+    // 3. Reconcile in seq order against an in-memory image, folding repeated keys. When a tx
+    // group turns out to be rejected, start over without it: the others must not see its writes.
+    let outcomes = new Map<number, { outcome: Outcome; before: StoredRow | undefined }>()
+    const causes = new Map<number, FieldError>()
+    let image = new Map<string, Map<string, StoredRow>>()
+    for (;;) {
+      outcomes = new Map()
+      image = new Map([...stored].map(([t, rows]) => [t, new Map(rows)]))
+      let restart = false
+      for (const p of prepared) {
+        if (p.tx !== undefined && aborted.has(p.tx)) continue
+        const rows = image.get(p.table.name) ?? new Map<string, StoredRow>()
+        image.set(p.table.name, rows)
+        const before = rows.get(p.keyText)
+        const outcome = reconcile(p.table, before, p.write)
+        if (outcome.status === 'rejected' && p.tx !== undefined) {
+          causes.set(p.index, outcome.error)
+          aborted.add(p.tx)
+          restart = true
+          break
+        }
+        if (outcome.status === 'applied') rows.set(p.keyText, outcome.row)
+        outcomes.set(p.index, { outcome, before })
+      }
+      if (!restart) break
+    }
+
+    // 4. Results, rows to write, conflicts.
+    const writes = new Map<Table, Map<string, RowWrite>>()
+    const conflicts: NewConflict[] = []
+    for (const p of prepared) {
+      const { seq, index, table } = p
+      if (p.tx !== undefined && aborted.has(p.tx)) {
+        const cause = causes.get(index)
+        results[index] = rejected(
+          seq,
+          cause ?? {
+            code: 'tx_aborted',
+            field: 'tx',
+            message: `another mutation of tx ${p.tx} was rejected`,
+          },
+        )
+        continue
+      }
+      const done = outcomes.get(index)
+      if (done === undefined) throw new EddyError('internal', `no outcome for seq ${seq}`)
+      const { outcome, before } = done
+      const shown = (r: StoredRow | undefined): Row | null => (r === undefined || r.deleted ? null : r.values)
+      switch (outcome.status) {
+        case 'applied': {
+          let rows = writes.get(table)
+          if (rows === undefined) {
+            rows = new Map()
+            writes.set(table, rows)
+          }
+          rows.set(p.keyText, { key: p.write.key, row: outcome.row, clientId })
+          results[index] = table.returnsData
+            ? { seq, status: 'applied', row: shown(outcome.row) }
+            : { seq, status: 'applied' }
+          break
+        }
+        case 'stale':
+          results[index] = table.returnsData
+            ? { seq, status: 'stale', row: shown(before) }
+            : { seq, status: 'stale' }
+          break
+        case 'conflict':
+          conflicts.push({
+            table: table.name,
+            key: p.write.key,
+            stored: shown(outcome.stored),
+            incoming: p.write.op === 'delete' ? null : { ...p.write.values, ...p.write.key },
+            hlc: p.write.hlc,
+            clientId,
+          })
+          results[index] = table.returnsData
+            ? { seq, status: 'conflict', row: shown(outcome.stored) }
+            : { seq, status: 'conflict' }
+          break
+        case 'rejected':
+          results[index] = rejected(seq, outcome.error)
+          break
+      }
+    }
+    // Only the final image of each key is written (the fold), in one set-based write per table.
+    for (const [table, rows] of writes) {
+      const finalRows = [...rows.values()].map((w) => {
+        const last = image.get(table.name)?.get(canonicalKey(table, w.key))
+        return last === undefined ? w : { ...w, row: last }
+      })
+      await tx.writeRows(table, finalRows)
+    }
+    if (conflicts.length > 0) await tx.addConflicts(conflicts)
+    await tx.setLastSeq(clientId, high, ctx.subject)
+
+    const final = results.map((r) => must(r, 'push result'))
+    const count = (s: PushResult['status']): number => final.filter((r) => r.status === s).length
+    await tx.addEvent({
+      clientId,
+      receivedAt,
+      mutations: final.length,
+      applied: count('applied'),
+      stale: count('stale'),
+      duplicate: count('duplicate'),
+      conflict: count('conflict'),
+      rejected: count('rejected'),
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+    })
+    return { lastSeq: high, results: final }
+  })
+}

@@ -1,0 +1,456 @@
+import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api'
+import { canonicalKey } from '../shared/digest.ts'
+import { EddyError } from '../shared/errors.ts'
+import type { ConflictRecord, SyncEvent } from '../shared/protocol.ts'
+import type { StoredRow } from '../shared/reconcile.ts'
+import type { Row, Schema, Table } from '../shared/schema.ts'
+import {
+  decodeRow,
+  encodeValue,
+  keyOf,
+  quoteIdent,
+  selectExpr,
+  selectList,
+  sqlType,
+  storedRowOf,
+} from './column-codec.ts'
+import { conflictInTenant } from './tenant.ts'
+import type { NewConflict, NewEvent, PulledChange, PullRequest, Warehouse, WarehouseTx } from './warehouse.ts'
+
+export interface DuckDbWarehouseOptions {
+  schema: Schema
+  /** A database file, or `:memory:` (the default). */
+  path?: string
+}
+
+type RawRow = Record<string, unknown>
+
+/** Bookkeeping tables, shared by every schema. */
+const BOOKKEEPING = [
+  `CREATE TABLE IF NOT EXISTS _eddy_meta (name VARCHAR PRIMARY KEY, value BIGINT NOT NULL)`,
+  `INSERT INTO _eddy_meta VALUES ('version', 0) ON CONFLICT DO NOTHING`,
+  `CREATE TABLE IF NOT EXISTS _eddy_clients (client_id VARCHAR PRIMARY KEY, last_seq BIGINT NOT NULL, owner VARCHAR)`,
+  `CREATE SEQUENCE IF NOT EXISTS _eddy_event_ids`,
+  `CREATE TABLE IF NOT EXISTS _eddy_sync_events (id BIGINT PRIMARY KEY DEFAULT nextval('_eddy_event_ids'),
+     client_id VARCHAR NOT NULL, received_at TIMESTAMP NOT NULL, mutations INTEGER NOT NULL, applied INTEGER NOT NULL,
+     stale INTEGER NOT NULL, duplicate INTEGER NOT NULL, conflict INTEGER NOT NULL, rejected INTEGER NOT NULL,
+     duration_ms DOUBLE NOT NULL)`,
+  `CREATE SEQUENCE IF NOT EXISTS _eddy_conflict_ids`,
+  `CREATE TABLE IF NOT EXISTS _eddy_conflicts (id BIGINT PRIMARY KEY DEFAULT nextval('_eddy_conflict_ids'),
+     table_name VARCHAR NOT NULL, key_json VARCHAR NOT NULL, stored_json VARCHAR, incoming_json VARCHAR,
+     hlc VARCHAR NOT NULL, client_id VARCHAR NOT NULL, detected_at TIMESTAMP NOT NULL)`,
+]
+
+/** System columns of every synced table (`_col_hlcs` only on merge tables). */
+function systemColumns(table: Table): Array<[string, string]> {
+  const cols: Array<[string, string]> = [
+    ['_hlc', 'VARCHAR NOT NULL'],
+    ['_deleted', 'BOOLEAN NOT NULL DEFAULT false'],
+    ['_version', 'BIGINT NOT NULL'],
+    ['_client_id', 'VARCHAR NOT NULL'],
+  ]
+  if (table.conflict === 'merge') cols.push(['_col_hlcs', 'VARCHAR'])
+  return cols
+}
+
+function toJson(v: Row | null): string | null {
+  return v === null ? null : JSON.stringify(v)
+}
+
+/** Wraps any failure of the embedded engine: a caller sees a code, never SQL. */
+function unavailable(e: unknown): EddyError {
+  if (e instanceof EddyError) return e
+  return new EddyError('warehouse_unavailable', 'the DuckDB warehouse failed', { cause: e })
+}
+
+/**
+ * The embedded DuckDB warehouse. One connection writes, serialised by an in-process mutex, so
+ * versions commit in order; each read uses its own connection and sees only committed data.
+ */
+export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise<Warehouse> {
+  const { schema } = opts
+  const instance = await DuckDBInstance.create(opts.path ?? ':memory:')
+  const writer = await instance.connect()
+  let queue: Promise<unknown> = Promise.resolve()
+  let closed = false
+  let stageCounter = 0
+
+  /** Runs `fn` after every earlier exclusive section has finished. */
+  function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = queue.then(fn, fn)
+    queue = run.then(
+      () => undefined,
+      () => undefined,
+    )
+    return run
+  }
+
+  async function rows(conn: DuckDBConnection, sql: string, params: DuckDBValue[] = []): Promise<RawRow[]> {
+    const reader = await conn.runAndReadAll(sql, params)
+    return reader.getRowObjectsJS() as RawRow[]
+  }
+
+  async function withReader<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    if (closed) throw new EddyError('warehouse_unavailable', 'the warehouse is closed')
+    let conn: DuckDBConnection | undefined
+    try {
+      conn = await instance.connect()
+      return await fn(conn)
+    } catch (e) {
+      throw unavailable(e)
+    } finally {
+      conn?.closeSync()
+    }
+  }
+
+  /** Loads text rows into a fresh temp table with the appender; returns its name. */
+  async function stage(columns: readonly string[], data: ReadonlyArray<ReadonlyArray<string | null>>) {
+    stageCounter += 1
+    const name = `_eddy_stage_${stageCounter}`
+    await writer.run(
+      `CREATE TEMP TABLE ${name} (${columns.map((c) => `${quoteIdent(c)} VARCHAR`).join(', ')})`,
+    )
+    const appender = await writer.createAppender(name)
+    for (const row of data) {
+      for (const v of row) {
+        if (v === null) appender.appendNull()
+        else appender.appendVarchar(v)
+      }
+      appender.endRow()
+    }
+    appender.closeSync()
+    return name
+  }
+
+  function txFor(): WarehouseTx {
+    let version: bigint | undefined
+    const nextVersion = async (): Promise<bigint> => {
+      if (version === undefined) {
+        const r = await rows(writer, `SELECT value FROM _eddy_meta WHERE name = 'version'`)
+        version = BigInt(String(r[0]?.value ?? 0))
+      }
+      version += 1n
+      return version
+    }
+    return {
+      async lastSeq(clientId) {
+        const r = await rows(writer, 'SELECT last_seq FROM _eddy_clients WHERE client_id = ?', [clientId])
+        return r[0] === undefined ? 0 : Number(r[0].last_seq)
+      },
+      async clientOwner(clientId) {
+        const r = await rows(writer, 'SELECT owner FROM _eddy_clients WHERE client_id = ?', [clientId])
+        const owner = r[0]?.owner
+        return typeof owner === 'string' ? owner : undefined
+      },
+      async setLastSeq(clientId, seq, owner) {
+        await writer.run(
+          `INSERT INTO _eddy_clients VALUES (?, ?, ?) ON CONFLICT (client_id) DO UPDATE
+           SET last_seq = excluded.last_seq, owner = coalesce(_eddy_clients.owner, excluded.owner)`,
+          [clientId, seq, owner ?? null],
+        )
+      },
+      async readRows(table, keys) {
+        const out = new Map<string, StoredRow>()
+        if (keys.length === 0) return out
+        const pk = table.primaryKey.map((k) => table.columnsByName.get(k)).filter((c) => c !== undefined)
+        const staged = await stage(
+          table.primaryKey,
+          keys.map((key) => pk.map((c) => encodeValue(c, key[c.name]))),
+        )
+        const on = pk
+          .map((c) => `t.${quoteIdent(c.name)} = CAST(s.${quoteIdent(c.name)} AS ${sqlType(c, 'duckdb')})`)
+          .join(' AND ')
+        const found = await rows(
+          writer,
+          `SELECT ${selectList(table, 'duckdb', 't')} FROM ${quoteIdent(table.name)} t JOIN ${staged} s ON ${on}`,
+        )
+        await writer.run(`DROP TABLE ${staged}`)
+        for (const raw of found) {
+          const row = storedRowOf(table, raw)
+          out.set(canonicalKey(table, row.values), row)
+        }
+        return out
+      },
+      async writeRows(table, writes) {
+        if (writes.length === 0) return
+        const merge = table.conflict === 'merge'
+        const names = [...table.columns.map((c) => c.name), '_hlc', '_deleted', '_version', '_client_id']
+        if (merge) names.push('_col_hlcs')
+        const data: Array<Array<string | null>> = []
+        for (const w of writes) {
+          const v = await nextVersion()
+          const line = table.columns.map((c) => encodeValue(c, w.row.values[c.name]))
+          line.push(w.row.hlc, w.row.deleted ? 'true' : 'false', v.toString(), w.clientId)
+          if (merge) line.push(w.row.columnHlcs === undefined ? null : JSON.stringify(w.row.columnHlcs))
+          data.push(line)
+        }
+        const staged = await stage(names, data)
+        const casts = [
+          ...table.columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${sqlType(c, 'duckdb')})`),
+          '_hlc',
+          'CAST(_deleted AS BOOLEAN)',
+          'CAST(_version AS BIGINT)',
+          '_client_id',
+        ]
+        if (merge) casts.push('_col_hlcs')
+        const updates = names
+          .filter((n) => !table.primaryKey.includes(n))
+          .map((n) => `${quoteIdent(n)} = excluded.${quoteIdent(n)}`)
+        // lww tables keep the guard in SQL too: an older stamp never overwrites a newer row.
+        const guard = table.conflict === 'lww' ? ' WHERE excluded._hlc > t._hlc' : ''
+        await writer.run(
+          `INSERT INTO ${quoteIdent(table.name)} AS t (${names.map(quoteIdent).join(', ')})
+           SELECT ${casts.join(', ')} FROM ${staged}
+           ON CONFLICT (${table.primaryKey.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates.join(', ')}${guard}`,
+        )
+        await writer.run(`DROP TABLE ${staged}`)
+        await writer.run(`UPDATE _eddy_meta SET value = ? WHERE name = 'version'`, [version ?? 0n])
+      },
+      async addConflicts(conflicts: readonly NewConflict[]) {
+        for (const c of conflicts) {
+          await writer.run(
+            `INSERT INTO _eddy_conflicts (table_name, key_json, stored_json, incoming_json, hlc, client_id, detected_at)
+             VALUES (?, ?, ?, ?, ?, ?, now())`,
+            [c.table, JSON.stringify(c.key), toJson(c.stored), toJson(c.incoming), c.hlc, c.clientId],
+          )
+        }
+      },
+      async addEvent(e: NewEvent) {
+        await writer.run(
+          `INSERT INTO _eddy_sync_events (client_id, received_at, mutations, applied, stale, duplicate, conflict,
+             rejected, duration_ms) VALUES (?, CAST(? AS TIMESTAMP), ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            e.clientId,
+            e.receivedAt,
+            e.mutations,
+            e.applied,
+            e.stale,
+            e.duplicate,
+            e.conflict,
+            e.rejected,
+            e.durationMs,
+          ],
+        )
+      },
+    }
+  }
+
+  const warehouse: Warehouse = {
+    kind: 'duckdb',
+    schema,
+    async migrate() {
+      await exclusive(async () => {
+        try {
+          for (const sql of BOOKKEEPING) await writer.run(sql)
+          for (const table of schema.tables.values()) {
+            const cols = [
+              ...table.columns.map((c) => `${quoteIdent(c.name)} ${sqlType(c, 'duckdb')}`),
+              ...systemColumns(table).map(([n, t]) => `${n} ${t}`),
+            ]
+            await writer.run(
+              `CREATE TABLE IF NOT EXISTS ${quoteIdent(table.name)} (${cols.join(', ')},
+                 PRIMARY KEY (${table.primaryKey.map(quoteIdent).join(', ')}))`,
+            )
+            const existing = new Set(
+              (
+                await rows(
+                  writer,
+                  `SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main'`,
+                  [table.name],
+                )
+              ).map((r) => String(r.column_name)),
+            )
+            // A grown schema: add what is missing, never drop. New system columns get defaults.
+            for (const c of table.columns) {
+              if (!existing.has(c.name))
+                await writer.run(
+                  `ALTER TABLE ${quoteIdent(table.name)} ADD COLUMN ${quoteIdent(c.name)} ${sqlType(c, 'duckdb')}`,
+                )
+            }
+            for (const [n, t] of systemColumns(table)) {
+              if (!existing.has(n))
+                await writer.run(
+                  `ALTER TABLE ${quoteIdent(table.name)} ADD COLUMN ${n} ${t.replace(' NOT NULL', '')}`,
+                )
+            }
+          }
+        } catch (e) {
+          throw unavailable(e)
+        }
+      })
+    },
+    write(fn) {
+      return exclusive(async () => {
+        if (closed) throw new EddyError('warehouse_unavailable', 'the warehouse is closed')
+        try {
+          await writer.run('BEGIN TRANSACTION')
+        } catch (e) {
+          throw unavailable(e)
+        }
+        try {
+          const out = await fn(txFor())
+          await writer.run('COMMIT')
+          return out
+        } catch (e) {
+          try {
+            await writer.run('ROLLBACK')
+          } catch {
+            // the transaction is already gone (e.g. a failed COMMIT rolled it back)
+          }
+          throw e instanceof EddyError ? e : unavailable(e)
+        }
+      })
+    },
+    pull(req: PullRequest) {
+      return withReader(async (conn) => {
+        // One snapshot for every table, so the merged version order has no holes.
+        await conn.run('BEGIN TRANSACTION')
+        const all: PulledChange[] = []
+        for (const table of req.tables) {
+          const params: DuckDBValue[] = [req.afterVersion]
+          let tenantFilter = ''
+          if (req.tenant !== undefined && table.tenantColumn !== undefined) {
+            tenantFilter = ` AND CAST(t.${quoteIdent(table.tenantColumn)} AS VARCHAR) = ?`
+            params.push(req.tenant)
+          }
+          params.push(req.limit + 1)
+          const found = await rows(
+            conn,
+            `SELECT ${selectList(table, 'duckdb', 't')} FROM ${quoteIdent(table.name)} t
+             WHERE t._version > ?${tenantFilter} ORDER BY t._version LIMIT ?`,
+            params,
+          )
+          for (const raw of found) {
+            const s = storedRowOf(table, raw)
+            all.push({
+              table: table.name,
+              key: keyOf(table, s.values),
+              row: s.deleted ? null : s.values,
+              hlc: s.hlc,
+              version: BigInt(String(raw._version)),
+            })
+          }
+        }
+        await conn.run('COMMIT')
+        all.sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : 0))
+        return { changes: all.slice(0, req.limit), hasMore: all.length > req.limit }
+      })
+    },
+    digestEntries(table, tenant) {
+      return withReader(async (conn) => {
+        const params: DuckDBValue[] = []
+        let where = 'NOT t._deleted'
+        if (tenant !== undefined && table.tenantColumn !== undefined) {
+          where += ` AND CAST(t.${quoteIdent(table.tenantColumn)} AS VARCHAR) = ?`
+          params.push(tenant)
+        }
+        const pkCols = table.primaryKey.map((k) => table.columnsByName.get(k)).filter((c) => c !== undefined)
+        const found = await rows(
+          conn,
+          `SELECT ${pkCols.map((c) => `${selectExpr(c, 'duckdb', 't')} AS ${quoteIdent(c.name)}`).join(', ')},
+             t._hlc AS _hlc FROM ${quoteIdent(table.name)} t WHERE ${where}`,
+          params,
+        )
+        return found.map((raw) => ({ key: keyOf(table, decodeRow(table, raw)), hlc: String(raw._hlc) }))
+      })
+    },
+    events(limit) {
+      return withReader(async (conn) => {
+        const found = await rows(
+          conn,
+          `SELECT id, client_id, epoch_ms(received_at) AS received_at, mutations, applied, stale, duplicate,
+             conflict, rejected, duration_ms FROM _eddy_sync_events ORDER BY id DESC LIMIT ?`,
+          [limit],
+        )
+        return found.map(
+          (r): SyncEvent => ({
+            id: Number(r.id),
+            clientId: String(r.client_id),
+            receivedAt: new Date(Number(r.received_at)).toISOString(),
+            mutations: Number(r.mutations),
+            applied: Number(r.applied),
+            stale: Number(r.stale),
+            duplicate: Number(r.duplicate),
+            conflict: Number(r.conflict),
+            rejected: Number(r.rejected),
+            durationMs: Number(r.duration_ms),
+          }),
+        )
+      })
+    },
+    conflicts(tenant) {
+      return withReader(async (conn) => {
+        const found = await rows(
+          conn,
+          `SELECT id, table_name, key_json, stored_json, incoming_json, hlc, epoch_ms(detected_at) AS detected_at
+           FROM _eddy_conflicts ORDER BY id`,
+        )
+        return found
+          .map(
+            (r): ConflictRecord => ({
+              id: Number(r.id),
+              table: String(r.table_name),
+              key: JSON.parse(String(r.key_json)) as Row,
+              stored: r.stored_json === null ? null : (JSON.parse(String(r.stored_json)) as Row),
+              incoming: r.incoming_json === null ? null : (JSON.parse(String(r.incoming_json)) as Row),
+              hlc: String(r.hlc),
+              detectedAt: new Date(Number(r.detected_at)).toISOString(),
+            }),
+          )
+          .filter((c) => conflictInTenant(schema, c, tenant))
+      })
+    },
+    deleteConflict(id) {
+      return exclusive(async () => {
+        const n = Number(id)
+        if (!Number.isSafeInteger(n)) return false
+        try {
+          const found = await rows(writer, 'DELETE FROM _eddy_conflicts WHERE id = ? RETURNING id', [n])
+          return found.length > 0
+        } catch (e) {
+          throw unavailable(e)
+        }
+      })
+    },
+    async health() {
+      await withReader(async (conn) => {
+        await rows(conn, 'SELECT 1')
+      })
+    },
+    prune({ keepEvents, maxAgeMs, now }) {
+      return exclusive(async () => {
+        try {
+          if (keepEvents !== undefined) {
+            await writer.run(
+              `DELETE FROM _eddy_sync_events
+               WHERE id NOT IN (SELECT id FROM _eddy_sync_events ORDER BY id DESC LIMIT ?)`,
+              [keepEvents],
+            )
+          }
+          if (maxAgeMs !== undefined) {
+            const cutoff = now - maxAgeMs
+            await writer.run(`DELETE FROM _eddy_sync_events WHERE received_at < CAST(? AS TIMESTAMP)`, [
+              new Date(cutoff).toISOString(),
+            ])
+            // A tombstone's age is its stamp's wall time: the first 15 digits of `_hlc`.
+            const stamp = String(Math.max(0, cutoff)).padStart(15, '0')
+            for (const table of schema.tables.values()) {
+              await writer.run(`DELETE FROM ${quoteIdent(table.name)} WHERE _deleted AND _hlc < ?`, [stamp])
+            }
+          }
+        } catch (e) {
+          throw unavailable(e)
+        }
+      })
+    },
+    async close() {
+      await exclusive(async () => {
+        if (closed) return
+        closed = true
+        writer.closeSync()
+        instance.closeSync()
+      })
+    },
+  }
+  return warehouse
+}

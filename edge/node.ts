@@ -1,0 +1,148 @@
+import { existsSync, mkdirSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { dirname, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { serve } from '@hono/node-server'
+import { serveStatic } from '@hono/node-server/serve-static'
+import { Hono } from 'hono'
+import { demoSchema } from '../demo/schema.ts'
+import type { Schema } from '../shared/schema.ts'
+import { createSyncApp, type SyncAppOptions } from './app.ts'
+import type { AuthOptions } from './auth.ts'
+import { openDuckDbWarehouse } from './duckdb-warehouse.ts'
+import { seedDemo } from './seed.ts'
+import type { Warehouse } from './warehouse.ts'
+
+export interface NodeServerOptions {
+  readonly warehouse: Warehouse
+  /** Default: the warehouse's schema. */
+  readonly schema?: Schema | undefined
+  /** 0 (the default) picks a free port. */
+  readonly port?: number | undefined
+  /** Default 127.0.0.1. */
+  readonly hostname?: string | undefined
+  readonly auth?: AuthOptions | undefined
+  readonly cors?: SyncAppOptions['cors']
+  readonly limits?: SyncAppOptions['limits']
+  readonly now?: (() => number) | undefined
+  /** Static files served at `/` (e.g. `dist/demo`); when absent or missing, `/` is a small page. */
+  readonly staticDir?: string | undefined
+}
+
+export interface NodeServer {
+  readonly url: string
+  readonly port: number
+  /** Stops accepting requests and waits for open ones. The warehouse stays open: its owner closes it. */
+  close(): Promise<void>
+}
+
+const BASE = '/sync'
+
+const LANDING = `<!doctype html><meta charset="utf-8"><title>Eddy edge</title>
+<h1>Eddy edge</h1><p>The sync API is at <a href="${BASE}/health">${BASE}/health</a>.</p>`
+
+/** Serves the sync API (and the demo's static files) on Node, in-process. */
+export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServer> {
+  const sync = createSyncApp({
+    schema: opts.schema ?? opts.warehouse.schema,
+    warehouse: opts.warehouse,
+    base: BASE,
+    auth: opts.auth,
+    cors: opts.cors,
+    limits: opts.limits,
+    now: opts.now,
+  })
+  const site = new Hono()
+  const dir = opts.staticDir
+  if (dir !== undefined && existsSync(dir)) {
+    site.use('/*', serveStatic({ root: dir }))
+  } else {
+    site.get('/', (c) => c.html(LANDING))
+  }
+  // Everything else is the API's business, so unknown paths answer its JSON 404.
+  site.all('*', (c) => sync.fetch(c.req.raw))
+  const fetch = (req: Request): Response | Promise<Response> => {
+    const path = new URL(req.url).pathname
+    return path === BASE || path.startsWith(`${BASE}/`) ? sync.fetch(req) : site.fetch(req)
+  }
+  const hostname = opts.hostname ?? '127.0.0.1'
+  return new Promise((resolveStart, reject) => {
+    const server = serve({ fetch, port: opts.port ?? 0, hostname }, (info: AddressInfo) => {
+      const host = info.family === 'IPv6' ? `[${info.address}]` : info.address
+      resolveStart({
+        url: `http://${host}:${info.port}`,
+        port: info.port,
+        close: () =>
+          new Promise<void>((done, fail) => {
+            server.close((err) => (err ? fail(err) : done()))
+            if ('closeIdleConnections' in server) server.closeIdleConnections()
+          }),
+      })
+    })
+    server.once('error', reject)
+  })
+}
+
+/** Opens the warehouse `npm start` uses: PostgreSQL when `EDDY_PG_URL` is set, else DuckDB on disk. */
+async function openConfiguredWarehouse(schema: Schema): Promise<Warehouse> {
+  const pgUrl = process.env.EDDY_PG_URL
+  if (pgUrl !== undefined && pgUrl !== '') {
+    const { openPostgresWarehouse } = await import('./postgres-warehouse.ts')
+    return openPostgresWarehouse({ schema, url: pgUrl })
+  }
+  const path = resolve(process.env.EDDY_DUCKDB_PATH ?? './data/warehouse.duckdb')
+  mkdirSync(dirname(path), { recursive: true })
+  return openDuckDbWarehouse({ schema, path })
+}
+
+/**
+ * `npm start`: the API on `PORT` (default 8787) with the demo schema, seeded on a first start
+ * (`EDDY_SEED=off` skips it), auth when `EDDY_JWT_SECRET` is set. SIGINT/SIGTERM close the server,
+ * then the warehouse, so the DuckDB file is left consistent.
+ */
+async function main(): Promise<void> {
+  const schema = demoSchema
+  const warehouse = await openConfiguredWarehouse(schema)
+  await warehouse.migrate()
+  const seeded = process.env.EDDY_SEED === 'off' ? 0 : await seedDemo(warehouse, schema)
+  const secret = process.env.EDDY_JWT_SECRET
+  const server = await startNodeServer({
+    warehouse,
+    schema,
+    port: Number(process.env.PORT ?? 8787),
+    hostname: process.env.HOST ?? '127.0.0.1',
+    auth: secret === undefined || secret === '' ? undefined : { secret },
+    staticDir: resolve('dist/demo'),
+  })
+  console.log(`Eddy edge listening on ${server.url}`)
+  console.log(
+    `warehouse ${warehouse.kind}, tables ${[...schema.tables.keys()].join(', ')}, ` +
+      `${seeded > 0 ? `seeded ${seeded} rows` : 'existing data kept'}, auth ${secret ? 'on' : 'off'}, ` +
+      `API at ${server.url}${BASE}`,
+  )
+  let stopping = false
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return
+    stopping = true
+    console.log(`${signal}: shutting down`)
+    await server.close()
+    await warehouse.close()
+    process.exit(0)
+  }
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      stop(signal).catch((e: unknown) => {
+        console.error('shutdown failed', e)
+        process.exit(1)
+      })
+    })
+  }
+}
+
+const entry = process.argv[1]
+if (entry !== undefined && import.meta.url === pathToFileURL(resolve(entry)).href) {
+  main().catch((e: unknown) => {
+    console.error('eddy edge failed to start:', e)
+    process.exit(1)
+  })
+}

@@ -1,0 +1,440 @@
+import postgres from 'postgres'
+import { canonicalKey } from '../shared/digest.ts'
+import { EddyError } from '../shared/errors.ts'
+import type { ConflictRecord, SyncEvent } from '../shared/protocol.ts'
+import type { StoredRow } from '../shared/reconcile.ts'
+import type { Row, Schema, Table } from '../shared/schema.ts'
+import {
+  decodeRow,
+  encodeValue,
+  keyOf,
+  quoteIdent,
+  selectExpr,
+  selectList,
+  sqlType,
+  storedRowOf,
+} from './column-codec.ts'
+import { conflictInTenant } from './tenant.ts'
+import type { NewConflict, NewEvent, PulledChange, PullRequest, Warehouse, WarehouseTx } from './warehouse.ts'
+
+export interface PostgresWarehouseOptions {
+  schema: Schema
+  /** `postgres://user@host:port/db` */
+  url: string
+  /** Put Eddy's tables in this schema (created if missing) instead of the connection's default. */
+  searchPath?: string
+  /** Pool size (default 10). */
+  max?: number
+}
+
+type Sql = postgres.Sql
+type Param = string | number | boolean | null | readonly (string | null)[]
+type RawRow = Record<string, unknown>
+
+/** The advisory lock every write transaction takes first, so versions commit in order. */
+const WRITE_LOCK = 0x3edd7
+
+const BOOKKEEPING = [
+  `CREATE TABLE IF NOT EXISTS _eddy_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL)`,
+  `INSERT INTO _eddy_meta VALUES ('version', 0) ON CONFLICT DO NOTHING`,
+  `CREATE TABLE IF NOT EXISTS _eddy_clients (client_id TEXT PRIMARY KEY, last_seq BIGINT NOT NULL, owner TEXT)`,
+  `CREATE TABLE IF NOT EXISTS _eddy_sync_events (id BIGSERIAL PRIMARY KEY, client_id TEXT NOT NULL,
+     received_at TIMESTAMPTZ NOT NULL, mutations INTEGER NOT NULL, applied INTEGER NOT NULL, stale INTEGER NOT NULL,
+     duplicate INTEGER NOT NULL, conflict INTEGER NOT NULL, rejected INTEGER NOT NULL,
+     duration_ms DOUBLE PRECISION NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS _eddy_conflicts (id BIGSERIAL PRIMARY KEY, table_name TEXT NOT NULL,
+     key_json TEXT NOT NULL, stored_json TEXT, incoming_json TEXT, hlc TEXT NOT NULL, client_id TEXT NOT NULL,
+     detected_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
+]
+
+function systemColumns(table: Table): Array<[string, string]> {
+  const cols: Array<[string, string]> = [
+    ['_hlc', 'TEXT COLLATE "C" NOT NULL'],
+    ['_deleted', 'BOOLEAN NOT NULL DEFAULT false'],
+    ['_version', 'BIGINT NOT NULL DEFAULT 0'],
+    ['_client_id', "TEXT NOT NULL DEFAULT ''"],
+  ]
+  if (table.conflict === 'merge') cols.push(['_col_hlcs', 'TEXT'])
+  return cols
+}
+
+/** SQLSTATE classes and client codes that mean "the server is not there", not "the query is wrong". */
+function isConnectionError(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null) return false
+  const code = 'code' in e ? String(e.code) : ''
+  return (
+    code.startsWith('08') ||
+    ['57P01', '57P02', '57P03', '53300'].includes(code) ||
+    [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ETIMEDOUT',
+      'EPIPE',
+      'ENOTFOUND',
+      'EHOSTUNREACH',
+      'CONNECT_TIMEOUT',
+      'CONNECTION_CLOSED',
+      'CONNECTION_ENDED',
+      'CONNECTION_DESTROYED',
+    ].includes(code)
+  )
+}
+
+function mapError(e: unknown): unknown {
+  if (e instanceof EddyError) return e
+  if (isConnectionError(e))
+    return new EddyError('warehouse_unavailable', 'the PostgreSQL warehouse is unreachable', { cause: e })
+  return e
+}
+
+async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (e) {
+    throw mapError(e)
+  }
+}
+
+function toJson(v: Row | null): string | null {
+  return v === null ? null : JSON.stringify(v)
+}
+
+/**
+ * The PostgreSQL warehouse (the `postgres` client). Writes take `pg_advisory_xact_lock` first, so
+ * they commit one after another in version order; loads go through `unnest` of text arrays into
+ * one set-based upsert. Connection failures surface as `warehouse_unavailable`; the pool reconnects
+ * on the next call once the server is back.
+ */
+export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Promise<Warehouse> {
+  const { schema } = opts
+  const sql: Sql = postgres(opts.url, {
+    max: opts.max ?? 10,
+    onnotice: () => {},
+    connect_timeout: 5,
+    idle_timeout: 30,
+    ...(opts.searchPath === undefined ? {} : { connection: { search_path: opts.searchPath } }),
+  })
+  if (opts.searchPath !== undefined) {
+    await guard(() => sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(opts.searchPath ?? '')}`))
+  }
+
+  const q = (db: Sql | postgres.TransactionSql, text: string, params: readonly Param[] = []) =>
+    db.unsafe(text, params as postgres.ParameterOrJSON<never>[]) as unknown as Promise<RawRow[]>
+
+  function txFor(db: postgres.TransactionSql): WarehouseTx {
+    return {
+      async lastSeq(clientId) {
+        const r = await q(db, 'SELECT last_seq FROM _eddy_clients WHERE client_id = $1', [clientId])
+        return r[0] === undefined ? 0 : Number(r[0].last_seq)
+      },
+      async clientOwner(clientId) {
+        const r = await q(db, 'SELECT owner FROM _eddy_clients WHERE client_id = $1', [clientId])
+        const owner = r[0]?.owner
+        return typeof owner === 'string' ? owner : undefined
+      },
+      async setLastSeq(clientId, seq, owner) {
+        await q(
+          db,
+          `INSERT INTO _eddy_clients VALUES ($1, $2, $3) ON CONFLICT (client_id) DO UPDATE
+           SET last_seq = excluded.last_seq, owner = coalesce(_eddy_clients.owner, excluded.owner)`,
+          [clientId, seq, owner ?? null],
+        )
+      },
+      async readRows(table, keys) {
+        const out = new Map<string, StoredRow>()
+        if (keys.length === 0) return out
+        const pk = table.primaryKey.map((k) => table.columnsByName.get(k)).filter((c) => c !== undefined)
+        const arrays = pk.map((c) => keys.map((key) => encodeValue(c, key[c.name])))
+        const on = pk
+          .map((c) => `t.${quoteIdent(c.name)} = s.${quoteIdent(c.name)}::${sqlType(c, 'postgres')}`)
+          .join(' AND ')
+        const found = await q(
+          db,
+          `SELECT ${selectList(table, 'postgres', 't')} FROM ${quoteIdent(table.name)} t
+           JOIN unnest(${pk.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS s(${pk.map((c) => quoteIdent(c.name)).join(', ')})
+           ON ${on}`,
+          arrays,
+        )
+        for (const raw of found) {
+          const row = storedRowOf(table, raw)
+          out.set(canonicalKey(table, row.values), row)
+        }
+        return out
+      },
+      async writeRows(table, writes) {
+        if (writes.length === 0) return
+        const bumped = await q(
+          db,
+          `UPDATE _eddy_meta SET value = value + $1 WHERE name = 'version' RETURNING value`,
+          [writes.length],
+        )
+        const top = BigInt(String(bumped[0]?.value ?? writes.length))
+        const first = top - BigInt(writes.length) + 1n
+        const merge = table.conflict === 'merge'
+        const names = [...table.columns.map((c) => c.name), '_hlc', '_deleted', '_version', '_client_id']
+        if (merge) names.push('_col_hlcs')
+        const arrays: Array<Array<string | null>> = names.map(() => [])
+        writes.forEach((w, i) => {
+          const line = table.columns.map((c) => encodeValue(c, w.row.values[c.name]))
+          line.push(w.row.hlc, w.row.deleted ? 'true' : 'false', (first + BigInt(i)).toString(), w.clientId)
+          if (merge) line.push(w.row.columnHlcs === undefined ? null : JSON.stringify(w.row.columnHlcs))
+          line.forEach((v, j) => {
+            arrays[j]?.push(v)
+          })
+        })
+        const casts = [
+          ...table.columns.map((c) => `s.${quoteIdent(c.name)}::${sqlType(c, 'postgres')}`),
+          's._hlc',
+          's._deleted::boolean',
+          's._version::bigint',
+          's._client_id',
+        ]
+        if (merge) casts.push('s._col_hlcs')
+        const updates = names
+          .filter((n) => !table.primaryKey.includes(n))
+          .map((n) => `${quoteIdent(n)} = excluded.${quoteIdent(n)}`)
+        // lww tables keep the guard in SQL too: an older stamp never overwrites a newer row.
+        const where = table.conflict === 'lww' ? ' WHERE excluded._hlc > t._hlc' : ''
+        await q(
+          db,
+          `INSERT INTO ${quoteIdent(table.name)} AS t (${names.map(quoteIdent).join(', ')})
+           SELECT ${casts.join(', ')}
+           FROM unnest(${names.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS s(${names.map(quoteIdent).join(', ')})
+           ON CONFLICT (${table.primaryKey.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates.join(', ')}${where}`,
+          arrays,
+        )
+      },
+      async addConflicts(conflicts: readonly NewConflict[]) {
+        if (conflicts.length === 0) return
+        await q(
+          db,
+          `INSERT INTO _eddy_conflicts (table_name, key_json, stored_json, incoming_json, hlc, client_id)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])`,
+          [
+            conflicts.map((c) => c.table),
+            conflicts.map((c) => JSON.stringify(c.key)),
+            conflicts.map((c) => toJson(c.stored)),
+            conflicts.map((c) => toJson(c.incoming)),
+            conflicts.map((c) => c.hlc),
+            conflicts.map((c) => c.clientId),
+          ],
+        )
+      },
+      async addEvent(e: NewEvent) {
+        await q(
+          db,
+          `INSERT INTO _eddy_sync_events (client_id, received_at, mutations, applied, stale, duplicate, conflict,
+             rejected, duration_ms) VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9)`,
+          [
+            e.clientId,
+            e.receivedAt,
+            e.mutations,
+            e.applied,
+            e.stale,
+            e.duplicate,
+            e.conflict,
+            e.rejected,
+            e.durationMs,
+          ],
+        )
+      },
+    }
+  }
+
+  /** One transaction holding the write lock. */
+  function locked<T>(fn: (db: postgres.TransactionSql) => Promise<T>): Promise<T> {
+    return guard(
+      () =>
+        sql.begin(async (db) => {
+          await q(db, 'SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK])
+          return fn(db)
+        }) as Promise<T>,
+    )
+  }
+
+  return {
+    kind: 'postgres',
+    schema,
+    async migrate() {
+      await locked(async (db) => {
+        for (const text of BOOKKEEPING) await q(db, text)
+        for (const table of schema.tables.values()) {
+          const cols = [
+            ...table.columns.map((c) => `${quoteIdent(c.name)} ${sqlType(c, 'postgres')}`),
+            ...systemColumns(table).map(([n, t]) => `${n} ${t}`),
+          ]
+          await q(
+            db,
+            `CREATE TABLE IF NOT EXISTS ${quoteIdent(table.name)} (${cols.join(', ')},
+               PRIMARY KEY (${table.primaryKey.map(quoteIdent).join(', ')}))`,
+          )
+          const existing = new Set(
+            (
+              await q(
+                db,
+                `SELECT column_name FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = $1`,
+                [table.name],
+              )
+            ).map((r) => String(r.column_name)),
+          )
+          for (const c of table.columns) {
+            if (!existing.has(c.name))
+              await q(
+                db,
+                `ALTER TABLE ${quoteIdent(table.name)} ADD COLUMN ${quoteIdent(c.name)} ${sqlType(c, 'postgres')}`,
+              )
+          }
+          for (const [n, t] of systemColumns(table)) {
+            if (!existing.has(n)) await q(db, `ALTER TABLE ${quoteIdent(table.name)} ADD COLUMN ${n} ${t}`)
+          }
+          await q(
+            db,
+            `CREATE INDEX IF NOT EXISTS ${quoteIdent(`${table.name}__eddy_version`)} ON ${quoteIdent(table.name)} (_version)`,
+          )
+        }
+      })
+    },
+    write(fn) {
+      return locked((db) => fn(txFor(db)))
+    },
+    pull(req: PullRequest) {
+      return guard(async () => {
+        // One snapshot for every table, so the merged version order has no holes.
+        const all = await sql.begin('isolation level repeatable read read only', async (db) => {
+          const out: PulledChange[] = []
+          for (const table of req.tables) {
+            const params: Param[] = [req.afterVersion.toString()]
+            let tenantFilter = ''
+            if (req.tenant !== undefined && table.tenantColumn !== undefined) {
+              params.push(req.tenant)
+              tenantFilter = ` AND t.${quoteIdent(table.tenantColumn)}::text = $${params.length}`
+            }
+            params.push(req.limit + 1)
+            const found = await q(
+              db,
+              `SELECT ${selectList(table, 'postgres', 't')} FROM ${quoteIdent(table.name)} t
+               WHERE t._version > $1::bigint${tenantFilter} ORDER BY t._version LIMIT $${params.length}`,
+              params,
+            )
+            for (const raw of found) {
+              const s = storedRowOf(table, raw)
+              out.push({
+                table: table.name,
+                key: keyOf(table, s.values),
+                row: s.deleted ? null : s.values,
+                hlc: s.hlc,
+                version: BigInt(String(raw._version)),
+              })
+            }
+          }
+          return out
+        })
+        all.sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : 0))
+        return { changes: all.slice(0, req.limit), hasMore: all.length > req.limit }
+      })
+    },
+    digestEntries(table, tenant) {
+      return guard(async () => {
+        const params: Param[] = []
+        let where = 'NOT t._deleted'
+        if (tenant !== undefined && table.tenantColumn !== undefined) {
+          params.push(tenant)
+          where += ` AND t.${quoteIdent(table.tenantColumn)}::text = $1`
+        }
+        const pkCols = table.primaryKey.map((k) => table.columnsByName.get(k)).filter((c) => c !== undefined)
+        const found = await q(
+          sql,
+          `SELECT ${pkCols.map((c) => `${selectExpr(c, 'postgres', 't')} AS ${quoteIdent(c.name)}`).join(', ')},
+             t._hlc AS _hlc FROM ${quoteIdent(table.name)} t WHERE ${where}`,
+          params,
+        )
+        return found.map((raw) => ({ key: keyOf(table, decodeRow(table, raw)), hlc: String(raw._hlc) }))
+      })
+    },
+    events(limit) {
+      return guard(async () => {
+        const found = await q(
+          sql,
+          `SELECT id, client_id, floor(extract(epoch from received_at) * 1000)::float8 AS received_at, mutations,
+             applied, stale, duplicate, conflict, rejected, duration_ms
+           FROM _eddy_sync_events ORDER BY id DESC LIMIT $1`,
+          [limit],
+        )
+        return found.map(
+          (r): SyncEvent => ({
+            id: Number(r.id),
+            clientId: String(r.client_id),
+            receivedAt: new Date(Number(r.received_at)).toISOString(),
+            mutations: Number(r.mutations),
+            applied: Number(r.applied),
+            stale: Number(r.stale),
+            duplicate: Number(r.duplicate),
+            conflict: Number(r.conflict),
+            rejected: Number(r.rejected),
+            durationMs: Number(r.duration_ms),
+          }),
+        )
+      })
+    },
+    conflicts(tenant) {
+      return guard(async () => {
+        const found = await q(
+          sql,
+          `SELECT id, table_name, key_json, stored_json, incoming_json, hlc,
+             floor(extract(epoch from detected_at) * 1000)::float8 AS detected_at
+           FROM _eddy_conflicts ORDER BY id`,
+        )
+        return found
+          .map(
+            (r): ConflictRecord => ({
+              id: Number(r.id),
+              table: String(r.table_name),
+              key: JSON.parse(String(r.key_json)) as Row,
+              stored: r.stored_json === null ? null : (JSON.parse(String(r.stored_json)) as Row),
+              incoming: r.incoming_json === null ? null : (JSON.parse(String(r.incoming_json)) as Row),
+              hlc: String(r.hlc),
+              detectedAt: new Date(Number(r.detected_at)).toISOString(),
+            }),
+          )
+          .filter((c) => conflictInTenant(schema, c, tenant))
+      })
+    },
+    deleteConflict(id) {
+      return guard(async () => {
+        if (!/^\d{1,18}$/.test(id)) return false
+        const found = await q(sql, 'DELETE FROM _eddy_conflicts WHERE id = $1::bigint RETURNING id', [id])
+        return found.length > 0
+      })
+    },
+    async health() {
+      await guard(() => q(sql, 'SELECT 1'))
+    },
+    async prune({ keepEvents, maxAgeMs, now }) {
+      await locked(async (db) => {
+        if (keepEvents !== undefined) {
+          await q(
+            db,
+            `DELETE FROM _eddy_sync_events
+             WHERE id NOT IN (SELECT id FROM _eddy_sync_events ORDER BY id DESC LIMIT $1)`,
+            [keepEvents],
+          )
+        }
+        if (maxAgeMs !== undefined) {
+          const cutoff = now - maxAgeMs
+          await q(db, 'DELETE FROM _eddy_sync_events WHERE received_at < $1::timestamptz', [
+            new Date(cutoff).toISOString(),
+          ])
+          // A tombstone's age is its stamp's wall time: the first 15 digits of `_hlc`.
+          const stamp = String(Math.max(0, cutoff)).padStart(15, '0')
+          for (const table of schema.tables.values()) {
+            await q(db, `DELETE FROM ${quoteIdent(table.name)} WHERE _deleted AND _hlc < $1`, [stamp])
+          }
+        }
+      })
+    },
+    async close() {
+      await sql.end({ timeout: 5 })
+    },
+  }
+}

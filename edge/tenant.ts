@@ -1,0 +1,24 @@
+import type { ConflictRecord } from '../shared/protocol.ts'
+import type { Row, Schema, Table } from '../shared/schema.ts'
+
+/**
+ * Tenant scoping: a table that names a `tenantColumn` is split by the caller's `tenant` claim.
+ * Tables without one are shared by every tenant.
+ */
+
+/** The tenant a row belongs to, or undefined when the table is not scoped or the row names none. */
+export function rowTenant(table: Table, row: Row | null | undefined): string | undefined {
+  const col = table.tenantColumn
+  if (col === undefined || row === null || row === undefined) return undefined
+  const v = row[col]
+  return v === null || v === undefined ? undefined : String(v)
+}
+
+/** Whether a conflict record is visible to the tenant (every record when no tenant is given). */
+export function conflictInTenant(schema: Schema, c: ConflictRecord, tenant: string | undefined): boolean {
+  if (tenant === undefined) return true
+  const table = schema.tables.get(c.table)
+  if (table?.tenantColumn === undefined) return true
+  const owner = rowTenant(table, c.stored) ?? rowTenant(table, c.incoming) ?? rowTenant(table, c.key)
+  return owner === undefined || owner === tenant
+}
