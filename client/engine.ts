@@ -1,6 +1,16 @@
-import { EddyError } from '../shared/errors.ts'
-import type { Row, Schema } from '../shared/schema.ts'
-import type { LocalCache } from './cache.ts'
+import { canonicalKey } from '../shared/digest.ts'
+import { EddyError, isEddyError } from '../shared/errors.ts'
+import { createHlc } from '../shared/hlc.ts'
+import type { PushResult } from '../shared/protocol.ts'
+import type { Row, Schema, Table } from '../shared/schema.ts'
+import { validateWrite } from '../shared/validators.ts'
+import type { CachedRow, LocalCache, LocalWrite } from './cache.ts'
+import { openClientMeta } from './client-meta.ts'
+import { createMutex, electLeader, openChannel } from './leader.ts'
+import { type NewMutation, openOutbox } from './outbox.ts'
+import { createStatusStore, initialStatus } from './status.ts'
+import { createSyncEngine } from './sync-engine.ts'
+import { createTransport, retryable } from './transport.ts'
 
 /**
  * The environment-agnostic core of the client: write path, outbox, sync loop, status. The browser
@@ -56,7 +66,7 @@ export interface RejectedWrite {
   op: 'upsert' | 'delete'
   key: Row
   values?: Row
-  error: { code: string; message: string; field?: string }
+  error: { code: string; message: string; field?: string | undefined }
 }
 
 export interface TransactionWriter {
@@ -90,6 +100,555 @@ export interface Engine {
   close(): Promise<void>
 }
 
-export async function createEngine(_opts: EngineOptions): Promise<Engine> {
-  throw new EddyError('internal', 'not implemented yet')
+/** How often the background loop looks at its schedules (hybrid pushes, refresh pulls, retries). */
+const TICK_MS = 1000
+/** Pull interval when no table sets `refresh`. */
+const DEFAULT_PULL_MS = 30_000
+
+interface PlannedWrite {
+  table: Table
+  op: 'upsert' | 'delete'
+  key: Row
+  values: Row | undefined
+}
+
+/** Schema tables the SQL names (as whole words): what a live query or a lazy reload depends on. */
+function mentionedTables(schema: Schema, sql: string): string[] {
+  const words = new Set(sql.toLowerCase().match(/[a-z_][a-z0-9_]*/g) ?? [])
+  return [...schema.tables.keys()].filter((t) => words.has(t))
+}
+
+function isQuotaError(e: unknown): boolean {
+  for (let x: unknown = e, i = 0; x !== undefined && x !== null && i < 5; i++) {
+    if (typeof x !== 'object') return false
+    const o = x as { name?: unknown; inner?: unknown; cause?: unknown }
+    if (o.name === 'QuotaExceededError') return true
+    x = o.inner ?? o.cause
+  }
+  return false
+}
+
+function toEddyError(e: unknown): EddyError {
+  return isEddyError(e)
+    ? e
+    : new EddyError('internal', e instanceof Error ? e.message : String(e), { cause: e })
+}
+
+function browserOnline(): boolean {
+  const nav = (globalThis as { navigator?: { onLine?: boolean } }).navigator
+  return nav?.onLine !== false
+}
+
+/** The full row an upsert leaves over `base` (columns neither sets are null). */
+function overlay(table: Table, base: Row | undefined, key: Row, values: Row): Row {
+  const row: Row = {}
+  for (const c of table.columns) {
+    const v = Object.hasOwn(key, c.name)
+      ? key[c.name]
+      : Object.hasOwn(values, c.name)
+        ? values[c.name]
+        : base !== undefined && Object.hasOwn(base, c.name)
+          ? base[c.name]
+          : null
+    row[c.name] = v ?? null
+  }
+  return row
+}
+
+function splitRow(table: Table, row: Row): { key: Row; values: Row } {
+  const key: Row = {}
+  const values: Row = {}
+  for (const [k, v] of Object.entries(row)) {
+    if (table.primaryKey.includes(k)) key[k] = v
+    else values[k] = v
+  }
+  return { key, values }
+}
+
+function plan(schema: Schema, name: string, op: 'upsert' | 'delete', row: Row): PlannedWrite {
+  const table = schema.table(name)
+  const { key, values } = op === 'upsert' ? splitRow(table, row) : { key: row, values: undefined }
+  const checked = validateWrite(table, op, key, values)
+  const first = checked.errors[0]
+  if (first !== undefined) throw new EddyError(first.code, first.message, { field: first.field })
+  return { table, op, key: checked.key, values: op === 'upsert' ? checked.values : undefined }
+}
+
+/**
+ * Builds an engine over a cache. Opens the profile's outbox and meta (IndexedDB), resumes the HLC
+ * after the highest persisted stamp, joins the leader election, and (with `autoSync`) starts the
+ * background loop: the leader pushes soon after every write, pulls on `refresh`/after pushes, and
+ * backs off with jitter after failures.
+ */
+export async function createEngine(opts: EngineOptions): Promise<Engine> {
+  const { schema, cache } = opts
+  const now = opts.now ?? Date.now
+  const random = opts.random ?? Math.random
+  const dbName = opts.dbName ?? 'eddy'
+  const autoSync = opts.autoSync ?? true
+  const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis)
+
+  const meta = openClientMeta(dbName)
+  const clientId = await meta.clientId()
+  const outbox = openOutbox(dbName)
+  const stamps = [await meta.lastHlc(), await outbox.lastHlc()].filter((s): s is string => s !== undefined)
+  const after = stamps.sort().at(-1)
+  const hlc = createHlc({ nodeId: clientId, now, ...(after === undefined ? {} : { after }) })
+  await cache.init([...schema.tables.values()])
+
+  let appOnline = true
+  let netOnline = browserOnline()
+  const status = createStatusStore(initialStatus(netOnline))
+  const transport = createTransport({ url: opts.url, fetch: doFetch, token: opts.token })
+  const leadership = electLeader(`${dbName}:leader`)
+  const channel = openChannel(`${dbName}:changes`)
+  const changeListeners = new Set<(e: ChangeEvent) => void>()
+  /** invalidate-on-write tables written since their last reload */
+  const stale = new Set<string>()
+  let closed = false
+  let conflicts = 0
+
+  // The persisted cursor belongs to the leader's cache; another tab's cache starts from scratch
+  // in memory and only persists its cursor once it leads.
+  let cursorValue: string | undefined
+  let cursorPulled = false
+  const cursor = {
+    async get() {
+      if (leadership.isLeader() && !cursorPulled) cursorValue = await meta.cursor()
+      return cursorValue
+    },
+    async set(c: string) {
+      cursorValue = c
+      cursorPulled = true
+      if (leadership.isLeader()) await meta.setCursor(c)
+    },
+  }
+
+  const emitChange = (tables: Iterable<string>, source: 'local' | 'remote'): void => {
+    for (const table of tables) for (const l of [...changeListeners]) l({ table, source })
+  }
+  const refreshCounts = async (): Promise<void> => {
+    const [pending, rejected] = await Promise.all([outbox.pending(), outbox.rejectedCount()])
+    status.update({ pending, rejected })
+  }
+  const noteError = (e: unknown): void => {
+    const err = toEddyError(e)
+    status.update({ lastError: { code: err.code, message: err.message } })
+  }
+
+  const sync = createSyncEngine({
+    schema,
+    cache,
+    outbox,
+    transport,
+    meta,
+    hlc,
+    clientId,
+    status,
+    now,
+    random,
+    pushLock: createMutex(`${dbName}:push`),
+    cursor,
+    emitChange,
+    refreshCounts,
+  })
+
+  // ---- background loop ---------------------------------------------------------------------
+  const hybridTables = [...schema.tables.values()].filter((t) => t.sync === 'hybrid')
+  const hybridDue = new Map(hybridTables.map((t) => [t.name, now() + (t.scheduleMs ?? 0)]))
+  const refreshes = [...schema.tables.values()].flatMap((t) =>
+    t.refreshMs === undefined ? [] : [t.refreshMs],
+  )
+  const pullEveryMs = refreshes.length > 0 ? Math.min(...refreshes) : DEFAULT_PULL_MS
+  let nextPullAt = now()
+  let pullWanted = false
+  let failures = 0
+  let retryAt = 0
+  let loop: Promise<void> | undefined
+  let again = false
+  let kickTimer: ReturnType<typeof setTimeout> | undefined
+
+  const online = (): boolean => appOnline && netOnline
+  const canRun = (): boolean => autoSync && !closed && online() && leadership.isLeader()
+
+  async function runLoop(): Promise<void> {
+    do {
+      again = false
+      const t = now()
+      const due = new Set<string>()
+      for (const [name, at] of hybridDue) {
+        if (t >= at) {
+          due.add(name)
+          hybridDue.set(name, t + (schema.table(name).scheduleMs ?? 0))
+        }
+      }
+      try {
+        const tally = await sync.push(due.size > 0 ? due : 'none')
+        let pulled = 0
+        if (pullWanted || tally.pushed > 0 || t >= nextPullAt) {
+          pullWanted = false
+          nextPullAt = t + pullEveryMs
+          pulled = await sync.pull()
+        }
+        failures = 0
+        retryAt = 0
+        status.update({ lastSyncAt: new Date(now()).toISOString(), lastError: null })
+        if (tally.pushed > 0 || pulled > 0) channel.post({ type: 'synced', tables: [] })
+      } catch (e) {
+        noteError(e)
+        failures += 1
+        // 4xx answers wait too: retrying at once would repeat the same refusal.
+        retryAt = now() + sync.backoffMs(retryable(e) ? failures : failures + 3)
+        return
+      }
+    } while (again && canRun())
+  }
+
+  function run(): void {
+    if (!canRun()) return
+    if (loop !== undefined) {
+      again = true
+      return
+    }
+    loop = runLoop().finally(() => {
+      loop = undefined
+    })
+  }
+
+  /** Schedules a background pass soon; bursts of writes coalesce into one push. */
+  function kick(): void {
+    if (!canRun() || now() < retryAt || kickTimer !== undefined) return
+    kickTimer = setTimeout(() => {
+      kickTimer = undefined
+      run()
+    }, 0)
+  }
+
+  const ticker = autoSync
+    ? setInterval(() => {
+        if (!canRun() || now() < retryAt) return
+        const t = now()
+        const hybridDueNow = [...hybridDue.values()].some((at) => t >= at)
+        if (hybridDueNow || t >= nextPullAt || failures > 0 || status.get().pending > 0) run()
+      }, TICK_MS)
+    : undefined
+
+  const offLeader = leadership.onChange((leader) => {
+    status.update({ leader })
+    if (leader) kick()
+  })
+  const offChannel = channel.on((msg) => {
+    refreshCounts().catch(noteError)
+    if (msg.type === 'write' && leadership.isLeader()) kick()
+    if (msg.type === 'synced' && !leadership.isLeader() && autoSync && online() && !closed) {
+      sync.pull().catch(noteError)
+    }
+  })
+
+  const onBrowserOnline = (): void => setNet(true)
+  const onBrowserOffline = (): void => setNet(false)
+  const target = globalThis as { addEventListener?: unknown; removeEventListener?: unknown }
+  const hasEvents = typeof target.addEventListener === 'function'
+  if (hasEvents) {
+    globalThis.addEventListener('online', onBrowserOnline)
+    globalThis.addEventListener('offline', onBrowserOffline)
+  }
+  function setNet(v: boolean): void {
+    netOnline = v
+    onlineChanged()
+  }
+  function onlineChanged(): void {
+    status.update({ online: online() })
+    if (online()) {
+      retryAt = 0
+      kick()
+    }
+  }
+
+  await refreshCounts()
+
+  // ---- write path --------------------------------------------------------------------------
+  function live(): void {
+    if (closed) throw new EddyError('closed', 'this Eddy instance is closed')
+  }
+
+  /**
+   * Applies planned writes as one group. Local modes: cache first, then the outbox commit (the
+   * acknowledgement); a failed commit reverts the cache. Write-through: nothing local until the
+   * edge answers. Returns the row each upsert leaves (null for deletes).
+   */
+  async function commit(planned: readonly PlannedWrite[]): Promise<Array<Row | null>> {
+    live()
+    if (planned.length === 0) return []
+    const byTable = new Map<Table, Row[]>()
+    for (const p of planned) byTable.set(p.table, [...(byTable.get(p.table) ?? []), p.key])
+    const cached = new Map<string, { table: Table; key: Row; row: CachedRow | undefined }>()
+    for (const [t, keys] of byTable) {
+      const rows = await cache.getRows(t, keys)
+      for (const key of keys) {
+        const text = canonicalKey(t, key)
+        cached.set(`${t.name}\u0000${text}`, { table: t, key, row: rows.get(text) })
+      }
+    }
+    const current = new Map<string, Row | null>()
+    const fulls: Array<Row | null> = []
+    for (const p of planned) {
+      const id = `${p.table.name}\u0000${canonicalKey(p.table, p.key)}`
+      const prev = cached.get(id)?.row
+      const base = current.has(id)
+        ? (current.get(id) ?? undefined)
+        : prev?.deleted === false
+          ? prev.values
+          : undefined
+      if (p.op === 'delete') {
+        current.set(id, null)
+        fulls.push(null)
+        continue
+      }
+      const full = overlay(p.table, base, p.key, p.values ?? {})
+      const missing = p.table.columns.find((c) => c.required && full[c.name] === null)
+      if (missing !== undefined)
+        throw new EddyError('invalid_value', `${missing.name} is required`, { field: missing.name })
+      current.set(id, full)
+      fulls.push(full)
+    }
+    const stampsOut = planned.map(() => hlc.now())
+    const tx = planned.length > 1 ? `tx-${stampsOut[0]}` : undefined
+    const muts: NewMutation[] = planned.map((p, i) => ({
+      table: p.table.name,
+      op: p.op,
+      key: p.key,
+      ...(p.values === undefined ? {} : { values: p.values }),
+      hlc: stampsOut[i] ?? hlc.now(),
+      ...(tx === undefined ? {} : { tx }),
+    }))
+    const tables = [...new Set(planned.map((p) => p.table.name))]
+
+    if (planned.some((p) => p.table.sync === 'write-through')) {
+      return writeThrough(planned, muts, fulls)
+    }
+
+    const writes: LocalWrite[] = planned.map((p, i) => ({
+      table: p.table,
+      key: p.key,
+      row: fulls[i] ?? null,
+      hlc: muts[i]?.hlc ?? '',
+    }))
+    await cache.applyLocal(writes)
+    try {
+      await outbox.add(muts, { park: planned.every((p) => p.table.sync === 'hybrid') })
+    } catch (e) {
+      await cache.revertLocal([...cached.values()])
+      if (isQuotaError(e))
+        throw new EddyError('quota', 'storage quota exceeded: the write was not saved', { cause: e })
+      throw new EddyError('internal', `the outbox could not store the write: ${String(e)}`, { cause: e })
+    }
+    status.update({ pending: status.get().pending + muts.length })
+    for (const p of planned) if (p.table.invalidateOnWrite) stale.add(p.table.name)
+    channel.post({ type: 'write', tables })
+    emitChange(tables, 'local')
+    if (planned.some((p) => p.table.refreshOnWrite) && online()) {
+      pullWanted = true
+      sync
+        .push('none')
+        .then(() => sync.pull())
+        .then(() => {
+          for (const p of planned) if (p.table.refreshOnWrite) stale.delete(p.table.name)
+        })
+        .catch(noteError)
+    }
+    kick()
+    return fulls
+  }
+
+  async function writeThrough(
+    planned: readonly PlannedWrite[],
+    muts: readonly NewMutation[],
+    fulls: ReadonlyArray<Row | null>,
+  ): Promise<Array<Row | null>> {
+    if (!online()) throw new EddyError('offline', 'offline: a write-through write needs the edge')
+    let results: PushResult[]
+    try {
+      results = await sync.pushDirect(muts)
+    } catch (e) {
+      if (retryable(e)) {
+        const err = toEddyError(e)
+        throw new EddyError('offline', `the edge is unreachable: ${err.message}`, { cause: e })
+      }
+      throw e
+    }
+    const bad = results.find((r) => r.status === 'rejected')
+    if (bad !== undefined) {
+      const err = bad.error ?? { code: 'rejected', message: 'rejected by the edge' }
+      throw new EddyError(
+        'rejected',
+        `${err.code}: ${err.message}`,
+        err.field === undefined ? {} : { field: err.field },
+      )
+    }
+    if (results.some((r) => r.status === 'conflict')) {
+      conflicts += results.filter((r) => r.status === 'conflict').length
+      status.update({ conflicts })
+      throw new EddyError(
+        'rejected',
+        'conflict: the write was recorded for manual review, the row is unchanged',
+      )
+    }
+    if (results.some((r) => r.status === 'duplicate'))
+      throw new EddyError('internal', 'the edge answered duplicate to a fresh write-through seq')
+    const out: Array<Row | null> = []
+    const changes = planned.map((p, i) => {
+      const r = results[i]
+      const row = p.op === 'delete' ? null : (r?.row ?? fulls[i] ?? null)
+      out.push(row)
+      return { table: p.table.name, key: p.key, row, hlc: muts[i]?.hlc ?? '' }
+    })
+    const applied = changes.filter((_, i) => results[i]?.status === 'applied')
+    const changed = await cache.applyRemote(applied, schema.tables)
+    emitChange(changed, 'local')
+    if (results.some((r) => r.status === 'stale')) {
+      // A newer write holds the row: fetch the winner and answer with it.
+      await sync.pull()
+      for (const [i, p] of planned.entries()) {
+        if (results[i]?.status !== 'stale' || p.op === 'delete') continue
+        const got = (await cache.getRows(p.table, [p.key])).get(canonicalKey(p.table, p.key))
+        out[i] = got === undefined || got.deleted ? null : got.values
+      }
+    }
+    return out
+  }
+
+  async function reloadIfStale(sql: string): Promise<void> {
+    const hit = mentionedTables(schema, sql).filter((t) => stale.has(t))
+    if (hit.length === 0 || !online()) return
+    try {
+      await sync.push(new Set(hit))
+      await sync.pull()
+      for (const t of hit) stale.delete(t)
+    } catch (e) {
+      // Unreachable: serve what the cache has; the table stays stale for the next read.
+      if (!retryable(e)) throw e
+      noteError(e)
+    }
+  }
+
+  // Start: a first pass once the leader election has settled.
+  if (autoSync) setTimeout(kick, 0)
+
+  const engine: Engine = {
+    clientId,
+    async put(table, row) {
+      live()
+      const [full] = await commit([plan(schema, table, 'upsert', row)])
+      return full ?? {}
+    },
+    async delete(table, key) {
+      live()
+      await commit([plan(schema, table, 'delete', key)])
+    },
+    async transaction(fn) {
+      live()
+      const planned: PlannedWrite[] = []
+      await fn({
+        put: (table, row) => {
+          planned.push(plan(schema, table, 'upsert', row))
+        },
+        delete: (table, key) => {
+          planned.push(plan(schema, table, 'delete', key))
+        },
+      })
+      await commit(planned)
+    },
+    async query(sql, params = []) {
+      live()
+      await reloadIfStale(sql)
+      return cache.query(sql, params)
+    },
+    async sync() {
+      live()
+      if (!online()) throw new EddyError('offline', 'offline: cannot sync now')
+      for (const t of hybridTables) hybridDue.set(t.name, now() + (t.scheduleMs ?? 0))
+      const report = await sync.sync()
+      stale.clear()
+      failures = 0
+      retryAt = 0
+      channel.post({ type: 'synced', tables: [] })
+      return report
+    },
+    status: () => status.get(),
+    on(event: 'status' | 'change', listener: ((s: Status) => void) | ((e: ChangeEvent) => void)): () => void {
+      if (event === 'status') return status.on(listener as (s: Status) => void)
+      const l = listener as (e: ChangeEvent) => void
+      changeListeners.add(l)
+      return () => {
+        changeListeners.delete(l)
+      }
+    },
+    subscribe(sql, params, cb) {
+      const tables = new Set(mentionedTables(schema, sql))
+      let running = false
+      let dirty = false
+      let stopped = false
+      const rerun = async (): Promise<void> => {
+        if (running) {
+          dirty = true
+          return
+        }
+        running = true
+        try {
+          do {
+            dirty = false
+            const rows = await cache.query(sql, params)
+            if (!stopped) cb(rows)
+          } while (dirty && !stopped)
+        } catch (e) {
+          noteError(e)
+        } finally {
+          running = false
+        }
+      }
+      const l = (e: ChangeEvent): void => {
+        if (tables.has(e.table)) void rerun()
+      }
+      changeListeners.add(l)
+      void rerun()
+      return () => {
+        stopped = true
+        changeListeners.delete(l)
+      }
+    },
+    async divergence(table) {
+      live()
+      return { diverged: await sync.divergence(schema.table(table)) }
+    },
+    rejected: () => outbox.rejected(),
+    async clearRejected() {
+      await outbox.clearRejected()
+      await refreshCounts()
+      channel.post({ type: 'synced', tables: [] })
+    },
+    setOnline(v) {
+      appOnline = v
+      onlineChanged()
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      if (ticker !== undefined) clearInterval(ticker)
+      if (kickTimer !== undefined) clearTimeout(kickTimer)
+      offLeader()
+      offChannel()
+      if (hasEvents) {
+        globalThis.removeEventListener('online', onBrowserOnline)
+        globalThis.removeEventListener('offline', onBrowserOffline)
+      }
+      await loop
+      leadership.close()
+      channel.close()
+      const last = hlc.last()
+      if (last !== undefined) await meta.saveHlc(last)
+      outbox.close()
+    },
+  }
+  return engine
 }

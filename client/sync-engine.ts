@@ -1,0 +1,278 @@
+import { bucketHashes, bucketOf, canonicalKey, DEFAULT_BUCKETS } from '../shared/digest.ts'
+import { EddyError, isEddyError } from '../shared/errors.ts'
+import type { Hlc } from '../shared/hlc.ts'
+import { DEFAULT_LIMITS, type Mutation, type PushResult } from '../shared/protocol.ts'
+import type { Row, Schema, Table } from '../shared/schema.ts'
+import type { LocalCache } from './cache.ts'
+import type { ClientMeta } from './client-meta.ts'
+import type { RejectedWrite, SyncReport } from './engine.ts'
+import type { Mutex } from './leader.ts'
+import type { NewMutation, Outbox } from './outbox.ts'
+import type { StatusStore } from './status.ts'
+import type { Transport } from './transport.ts'
+
+/** Largest batch one push carries (the edge's default limit). */
+export const MAX_BATCH = DEFAULT_LIMITS.maxMutations
+/** Changes asked for per pull request. */
+const PULL_LIMIT = 1000
+/** Backoff after failures: base doubling up to the cap, times a jitter in [0.5, 1). */
+const BACKOFF_BASE_MS = 1000
+const BACKOFF_MAX_MS = 60_000
+
+export interface SyncDeps {
+  schema: Schema
+  cache: LocalCache
+  outbox: Outbox
+  transport: Transport
+  meta: ClientMeta
+  hlc: Hlc
+  clientId: string
+  status: StatusStore
+  now: () => number
+  random: () => number
+  /** Exclusive across every engine of the profile: pushes never overlap, so seqs reach the edge in order. */
+  pushLock: Mutex
+  /** The pull cursor of this engine's cache. */
+  cursor: { get(): Promise<string | undefined>; set(c: string): Promise<void> }
+  emitChange(tables: Iterable<string>, source: 'local' | 'remote'): void
+  /** Re-reads pending and rejected counts into the status. */
+  refreshCounts(): Promise<void>
+}
+
+export interface PushTally {
+  pushed: number
+  applied: number
+  stale: number
+  duplicate: number
+  conflict: number
+  rejected: number
+}
+
+const emptyTally = (): PushTally => ({
+  pushed: 0,
+  applied: 0,
+  stale: 0,
+  duplicate: 0,
+  conflict: 0,
+  rejected: 0,
+})
+
+export interface SyncEngine {
+  /** Pushes the queue until it is empty (after moving parked writes of `promote` tables into it; all when 'all'). */
+  push(promote: ReadonlySet<string> | 'all' | 'none'): Promise<PushTally>
+  /** Pulls every table until `hasMore` is false; returns the number of changes applied. */
+  pull(): Promise<number>
+  /** Push everything (hybrid included), then pull. */
+  sync(): Promise<SyncReport>
+  /** Write-through: sends `muts` right after everything queued before them; answers the edge's results in order. */
+  pushDirect(muts: readonly NewMutation[]): Promise<PushResult[]>
+  divergence(table: Table): Promise<number>
+  /** The delay before the next background attempt after `failures` consecutive failures. */
+  backoffMs(failures: number): number
+}
+
+function noteError(status: StatusStore, e: unknown): void {
+  const err = isEddyError(e) ? e : new EddyError('internal', String(e), { cause: e })
+  status.update({ lastError: { code: err.code, message: err.message } })
+}
+
+export function createSyncEngine(d: SyncDeps): SyncEngine {
+  const allTables = [...d.schema.tables.keys()]
+  let batchLimit: number = MAX_BATCH
+
+  const syncedAt = (): string => new Date(d.now()).toISOString()
+
+  /** Applies one batch's results: drops what the edge settled, files rejections, marks the cache. */
+  async function settle(batch: readonly Mutation[], results: readonly PushResult[], tally: PushTally) {
+    const bySeq = new Map(results.map((r) => [r.seq, r]))
+    const acked: number[] = []
+    const rejected: RejectedWrite[] = []
+    const synced = new Map<string, Array<{ key: Row; hlc: string }>>()
+    for (const m of batch) {
+      const r = bySeq.get(m.seq)
+      if (r === undefined) throw new EddyError('protocol', `push answer has no result for seq ${m.seq}`)
+      tally[r.status] += 1
+      if (r.status === 'rejected') {
+        rejected.push({
+          seq: m.seq,
+          table: m.table,
+          op: m.op,
+          key: m.key,
+          ...(m.values === undefined ? {} : { values: m.values }),
+          error: r.error ?? { code: 'rejected', message: 'rejected by the edge' },
+        })
+      } else {
+        acked.push(m.seq)
+      }
+      // Rejected rows are marked too: their local value is then replaced by the warehouse's (restore).
+      const list = synced.get(m.table) ?? []
+      list.push({ key: m.key, hlc: m.hlc })
+      synced.set(m.table, list)
+    }
+    tally.pushed += batch.length
+    // The stamp must be durable before the writes that carried it leave the outbox.
+    const last = d.hlc.last()
+    if (last !== undefined) await d.meta.saveHlc(last)
+    await d.outbox.ack(acked, rejected)
+    const at = syncedAt()
+    for (const [name, rows] of synced) await d.cache.markSynced(d.schema.table(name), rows, at)
+    if (rejected.length > 0) await restore(rejected)
+    await d.refreshCounts()
+  }
+
+  /**
+   * Puts the warehouse's rows back for rejected writes: a full read of each affected table, keeping
+   * only the rejected keys; a key the warehouse does not hold is removed locally.
+   */
+  async function restore(rejected: readonly RejectedWrite[]): Promise<void> {
+    const byTable = new Map<string, Map<string, Row>>()
+    for (const r of rejected) {
+      const t = d.schema.tables.get(r.table)
+      if (t === undefined) continue
+      const keys = byTable.get(t.name) ?? new Map<string, Row>()
+      keys.set(canonicalKey(t, r.key), r.key)
+      byTable.set(t.name, keys)
+    }
+    for (const [name, keys] of byTable) {
+      const t = d.schema.table(name)
+      const found = new Map<string, { table: string; key: Row; row: Row | null; hlc: string }>()
+      let cursor: string | undefined
+      for (;;) {
+        const page = await d.transport.pull({ tables: [name], cursor, limit: PULL_LIMIT })
+        for (const c of page.changes)
+          if (keys.has(canonicalKey(t, c.key))) found.set(canonicalKey(t, c.key), c)
+        cursor = page.cursor
+        if (!page.hasMore) break
+      }
+      const changes = [...keys].map(
+        ([text, key]) => found.get(text) ?? { table: name, key, row: null, hlc: '' },
+      )
+      const changed = await d.cache.applyRemote(changes, d.schema.tables)
+      d.emitChange(changed, 'remote')
+    }
+  }
+
+  async function pushLocked(promote: ReadonlySet<string> | 'all' | 'none'): Promise<PushTally> {
+    if (promote !== 'none') await d.outbox.promote(promote === 'all' ? undefined : promote)
+    const tally = emptyTally()
+    const total = await d.outbox.pending()
+    for (;;) {
+      const batch = await d.outbox.peek(batchLimit)
+      if (batch.length === 0) break
+      d.status.update({
+        progress: { done: tally.pushed, total: Math.max(total, tally.pushed + batch.length) },
+      })
+      let res: Awaited<ReturnType<Transport['push']>>
+      try {
+        res = await d.transport.push({ clientId: d.clientId, mutations: batch })
+      } catch (e) {
+        // A body over the edge's byte limit: halve the batch and try again.
+        if (isEddyError(e, 'too_large') && batchLimit > 1) {
+          batchLimit = Math.max(1, Math.floor(batchLimit / 2))
+          continue
+        }
+        throw e
+      }
+      await settle(batch, res.results, tally)
+    }
+    d.status.update({ progress: { done: tally.pushed, total: Math.max(total, tally.pushed) } })
+    return tally
+  }
+
+  async function push(promote: ReadonlySet<string> | 'all' | 'none'): Promise<PushTally> {
+    d.status.update({ syncing: true })
+    try {
+      return await d.pushLock.run(() => pushLocked(promote))
+    } finally {
+      d.status.update({ syncing: false })
+      d.status.clearProgress()
+    }
+  }
+
+  async function pull(): Promise<number> {
+    d.status.update({ syncing: true })
+    try {
+      let applied = 0
+      let cursor = await d.cursor.get()
+      for (;;) {
+        const page = await d.transport.pull({ tables: allTables, cursor, limit: PULL_LIMIT })
+        for (const c of page.changes) if (c.hlc !== '') d.hlc.receive(c.hlc)
+        const changed = await d.cache.applyRemote(page.changes, d.schema.tables)
+        applied += page.changes.length
+        cursor = page.cursor
+        await d.cursor.set(cursor)
+        d.emitChange(changed, 'remote')
+        if (!page.hasMore) break
+      }
+      const last = d.hlc.last()
+      if (last !== undefined) await d.meta.saveHlc(last)
+      return applied
+    } finally {
+      d.status.update({ syncing: false })
+    }
+  }
+
+  return {
+    push,
+    pull,
+
+    async sync() {
+      const started = d.now()
+      try {
+        const tally = await push('all')
+        const pulled = await pull()
+        d.status.update({ lastSyncAt: syncedAt(), lastError: null })
+        return { ...tally, pulled, durationMs: d.now() - started }
+      } catch (e) {
+        noteError(d.status, e)
+        throw e
+      }
+    },
+
+    async pushDirect(muts) {
+      return d.pushLock.run(async () => {
+        // Everything queued before this write must reach the edge first: a higher seq sent earlier
+        // would make the edge answer `duplicate` to the queued ones and they would be lost.
+        for (;;) {
+          await pushLocked('none')
+          const { first, queued } = await d.outbox.allocate(muts.length)
+          if (queued) continue // a write was queued meanwhile: send it first (its seq is lower)
+          const withSeq = muts.map((m, i) => ({ ...m, seq: first + i }))
+          const res = await d.transport.push({ clientId: d.clientId, mutations: withSeq })
+          const bySeq = new Map(res.results.map((r) => [r.seq, r]))
+          return withSeq.map((m) => {
+            const r = bySeq.get(m.seq)
+            if (r === undefined) throw new EddyError('protocol', `push answer has no result for seq ${m.seq}`)
+            return r
+          })
+        }
+      })
+    },
+
+    async divergence(table) {
+      const remote = await d.transport.digest({ table: table.name, buckets: DEFAULT_BUCKETS })
+      if (!('buckets' in remote) || remote.buckets.length !== DEFAULT_BUCKETS)
+        throw new EddyError('protocol', 'digest answer has no buckets')
+      const entries = await d.cache.digestEntries(table)
+      const local = bucketHashes(entries, DEFAULT_BUCKETS)
+      let diverged = 0
+      for (let i = 0; i < DEFAULT_BUCKETS; i++) {
+        if (remote.buckets[i] === local[i]) continue
+        const detail = await d.transport.digest({ table: table.name, bucket: i, buckets: DEFAULT_BUCKETS })
+        if (!('entries' in detail)) throw new EddyError('protocol', 'digest answer has no entries')
+        const theirs = new Map(detail.entries.map((e) => [canonicalKey(table, e.key), e.hlc]))
+        const mine = new Map(
+          entries.filter((e) => bucketOf(e.keyText, DEFAULT_BUCKETS) === i).map((e) => [e.keyText, e.hlc]),
+        )
+        for (const [k, h] of mine) if (theirs.get(k) !== h) diverged += 1
+        for (const k of theirs.keys()) if (!mine.has(k)) diverged += 1
+      }
+      return diverged
+    },
+
+    backoffMs(failures) {
+      const exp = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, failures - 1))
+      return Math.round(exp * (0.5 + d.random() / 2))
+    },
+  }
+}
