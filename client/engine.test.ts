@@ -1,0 +1,411 @@
+import 'fake-indexeddb/auto'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { demoSchema } from '../demo/schema.ts'
+import { EddyError } from '../shared/errors.ts'
+import { defineSchema } from '../shared/schema.ts'
+import { createEngine, type Engine, type EngineOptions } from './engine.ts'
+import { startEdge, type TestEdge } from './testing/edge.ts'
+import { MemoryCache } from './testing/memory-cache.ts'
+
+let n = 0
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+async function edgeFor(schema = demoSchema): Promise<TestEdge> {
+  const edge = await startEdge(schema)
+  cleanups.push(() => edge.close())
+  return edge
+}
+
+async function engineOn(
+  edge: TestEdge,
+  extra: Partial<EngineOptions> = {},
+): Promise<{ engine: Engine; cache: MemoryCache }> {
+  const cache = new MemoryCache()
+  const engine = await createEngine({
+    url: edge.url,
+    schema: demoSchema,
+    cache,
+    fetch: edge.fetch,
+    dbName: `engine-test-${process.pid}-${n++}`,
+    autoSync: false,
+    ...extra,
+  })
+  cleanups.push(() => engine.close())
+  return { engine, cache }
+}
+
+const uuid = (): string => crypto.randomUUID()
+const order = (id: string, extra: Record<string, unknown> = {}) => ({
+  order_id: id,
+  customer_id: 7,
+  total_amount: '12.50',
+  status: 'pending',
+  ...extra,
+})
+
+/** Counts the records of every object store of an IndexedDB database. */
+async function idbRecordCount(name: string): Promise<number> {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const req = indexedDB.open(name)
+    req.onsuccess = () => resolve(req.result)
+    req.onerror = () => reject(req.error)
+  })
+  try {
+    let total = 0
+    for (const store of Array.from(db.objectStoreNames)) {
+      total += await new Promise<number>((resolve, reject) => {
+        const req = db.transaction(store).objectStore(store).count()
+        req.onsuccess = () => resolve(req.result)
+        req.onerror = () => reject(req.error)
+      })
+    }
+    return total
+  } finally {
+    db.close()
+  }
+}
+
+describe('engine: write-back', () => {
+  it('acknowledges a write locally, then the background loop pushes it into the warehouse', async () => {
+    const edge = await edgeFor()
+    const { engine, cache } = await engineOn(edge, { autoSync: true })
+    const id = uuid()
+    const row = await engine.put('orders', order(id))
+    expect(row).toMatchObject({ order_id: id, customer_id: 7, total_amount: '12.50', created_at: null })
+    const local = await cache.query('SELECT * FROM orders WHERE order_id = ?', [id])
+    expect(local).toHaveLength(1)
+    await vi.waitFor(
+      async () => expect(await edge.row('orders', { order_id: id })).toMatchObject({ status: 'pending' }),
+      {
+        timeout: 5000,
+      },
+    )
+    await vi.waitFor(() => expect(engine.status().pending).toBe(0))
+    const after = await cache.query('SELECT * FROM orders WHERE _needs_sync')
+    expect(after).toHaveLength(0)
+  })
+
+  it('refuses an invalid write with a typed error and writes nothing', async () => {
+    const edge = await edgeFor()
+    const { engine, cache } = await engineOn(edge)
+    const id = uuid()
+    const err = await engine.put('orders', order(id, { status: 'lost' })).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(EddyError)
+    expect(err).toMatchObject({ code: 'invalid_value', field: 'status' })
+    const missing = await engine.put('orders', { order_id: uuid(), customer_id: 3 }).catch((e: unknown) => e)
+    expect(missing).toMatchObject({ code: 'invalid_value', field: 'total_amount' })
+    await expect(engine.put('nope', { a: 1 })).rejects.toMatchObject({ code: 'unknown_table' })
+    expect(await cache.query('SELECT count(*) AS n FROM orders')).toEqual([{ n: 0 }])
+    expect(engine.status().pending).toBe(0)
+    const report = await engine.sync()
+    expect(report.pushed).toBe(0)
+  })
+
+  it('reverts the cache when the outbox commit fails, and maps a quota error to `quota`', async () => {
+    const edge = await edgeFor()
+    const { engine, cache } = await engineOn(edge)
+    const id = uuid()
+    await engine.put('orders', order(id, { status: 'paid' }))
+    await engine.sync()
+    const proto = IDBObjectStore.prototype
+    const realAdd = proto.add
+    proto.add = function failing(): IDBRequest<IDBValidKey> {
+      throw new DOMException('test: disk full', 'QuotaExceededError')
+    }
+    let err: unknown
+    try {
+      err = await engine.put('orders', order(id, { status: 'shipped' })).catch((e: unknown) => e)
+    } finally {
+      proto.add = realAdd
+    }
+    expect(err).toMatchObject({ code: 'quota' })
+    const rows = await cache.query('SELECT * FROM orders WHERE order_id = ?', [id])
+    expect(rows).toMatchObject([{ status: 'paid', _needs_sync: false }])
+    expect((await engine.sync()).pushed).toBe(0)
+  })
+})
+
+describe('engine: transactions and the outbox', () => {
+  it('sends a transaction as one tx group, all or nothing', async () => {
+    const edge = await edgeFor()
+    const { engine } = await engineOn(edge)
+    const [a, b] = [uuid(), uuid()]
+    await engine.transaction((tx) => {
+      tx.put('orders', order(a))
+      tx.put('orders', order(b, { status: 'paid' }))
+      tx.put('metrics', { metric_id: 'm1', value: 3.5 })
+    })
+    expect(engine.status().pending).toBe(3)
+    // One invalid write aborts the whole transaction before anything is stored.
+    await expect(
+      engine.transaction((tx) => {
+        tx.put('orders', order(uuid()))
+        tx.put('orders', order(uuid(), { total_amount: 'x' }))
+      }),
+    ).rejects.toMatchObject({ code: 'invalid_value', field: 'total_amount' })
+    expect(engine.status().pending).toBe(3)
+    const report = await engine.sync()
+    expect(report).toMatchObject({ pushed: 3, applied: 3 })
+    expect(await edge.row('orders', { order_id: b })).toMatchObject({ status: 'paid' })
+    expect(await edge.row('metrics', { metric_id: 'm1' })).toMatchObject({ value: 3.5 })
+  })
+
+  it('stores a 10,000-row transaction as a handful of IndexedDB records and pushes it in batches', async () => {
+    const edge = await edgeFor()
+    const dbName = `engine-test-${process.pid}-${n++}`
+    const { engine } = await engineOn(edge, { dbName })
+    await engine.transaction((tx) => {
+      for (let i = 0; i < 10_000; i++) tx.put('orders', order(uuid(), { customer_id: 1 + (i % 50) }))
+    })
+    expect(engine.status().pending).toBe(10_000)
+    expect(await idbRecordCount(`${dbName}-outbox`)).toBeLessThan(10)
+    const report = await engine.sync()
+    expect(report).toMatchObject({ pushed: 10_000, applied: 10_000 })
+    expect(edge.hits.get('/sync/push')).toBe(10)
+    expect(engine.status().pending).toBe(0)
+  }, 60_000)
+
+  it('resends the same seqs after a lost push answer; the edge answers duplicate and applies once', async () => {
+    const edge = await edgeFor()
+    const { engine } = await engineOn(edge)
+    await engine.put('products', { product_id: 5, name: 'bolt', notes: 'first' })
+    await engine.put('orders', order(uuid()))
+    edge.fault = 'drop-response'
+    await expect(engine.sync()).rejects.toMatchObject({ code: 'offline' })
+    expect(engine.status().pending).toBe(2)
+    expect(engine.status().lastError).toMatchObject({ code: 'offline' })
+    edge.fault = 'none'
+    const report = await engine.sync()
+    expect(report).toMatchObject({ pushed: 2, duplicate: 2, applied: 0 })
+    // `notes` merges by concatenation: applied twice it would read "first | first".
+    expect(await edge.row('products', { product_id: 5 })).toMatchObject({ notes: 'first' })
+    const events = await edge.warehouse.events(10)
+    expect(events.map((e) => e.applied).reduce((a, b) => a + b, 0)).toBe(2)
+  })
+
+  it('keeps writes the edge rejects in a list the app can read and clear, and restores the warehouse row', async () => {
+    // The client's schema is looser than the edge's, so the edge is the one to refuse.
+    const loose = defineSchema({
+      tables: {
+        ...demoSchema.spec.tables,
+        orders: {
+          ...demoSchema.spec.tables.orders,
+          columns: { ...demoSchema.spec.tables.orders.columns, status: { type: 'text' } },
+        },
+      },
+    })
+    const edge = await edgeFor()
+    const { engine, cache } = await engineOn(edge, { schema: loose })
+    const [good, bad, fresh] = [uuid(), uuid(), uuid()]
+    await engine.put('orders', order(good, { status: 'paid' }))
+    await engine.sync()
+    await engine.put('orders', order(good, { status: 'teleported' }))
+    await engine.put('orders', order(fresh, { status: 'lost' }))
+    await engine.put('orders', order(bad))
+    const report = await engine.sync()
+    expect(report).toMatchObject({ pushed: 3, rejected: 2, applied: 1 })
+    const rejected = await engine.rejected()
+    expect(rejected).toHaveLength(2)
+    expect(rejected[0]).toMatchObject({ table: 'orders', op: 'upsert', key: { order_id: good } })
+    expect(rejected[0]?.error).toMatchObject({ code: 'invalid_value', field: 'status' })
+    expect(engine.status().rejected).toBe(2)
+    // The warehouse's row is back for the rejected update; the rejected insert is gone.
+    expect(await cache.query('SELECT status FROM orders WHERE order_id = ?', [good])).toEqual([
+      { status: 'paid' },
+    ])
+    expect(await cache.query('SELECT status FROM orders WHERE order_id = ?', [fresh])).toEqual([])
+    expect(await engine.sync()).toMatchObject({ pushed: 0 })
+    await engine.clearRejected()
+    expect(await engine.rejected()).toEqual([])
+    expect(engine.status().rejected).toBe(0)
+  })
+})
+
+describe('engine: write-through', () => {
+  it('resolves with the warehouse row online; throws `offline` and changes nothing when offline', async () => {
+    const edge = await edgeFor()
+    const { engine, cache } = await engineOn(edge)
+    const row = await engine.put('customers', { customer_id: 1, name: 'Ada', email: 'ada@example.com' })
+    expect(row).toMatchObject({ customer_id: 1, name: 'Ada', email: 'ada@example.com' })
+    expect(await edge.row('customers', { customer_id: 1 })).toMatchObject({ name: 'Ada' })
+    expect(await cache.query('SELECT name FROM customers WHERE customer_id = ?', [1])).toEqual([
+      { name: 'Ada' },
+    ])
+
+    engine.setOnline(false)
+    expect(engine.status().online).toBe(false)
+    await expect(engine.put('customers', { customer_id: 2, name: 'Bo' })).rejects.toMatchObject({
+      code: 'offline',
+    })
+    engine.setOnline(true)
+    edge.fault = 'down'
+    await expect(engine.put('customers', { customer_id: 1, name: 'Changed' })).rejects.toMatchObject({
+      code: 'offline',
+    })
+    edge.fault = 'none'
+    expect(await cache.query('SELECT name FROM customers WHERE customer_id = ?', [1])).toEqual([
+      { name: 'Ada' },
+    ])
+    expect(await cache.query('SELECT name FROM customers WHERE customer_id = ?', [2])).toEqual([])
+    expect(engine.status().pending).toBe(0)
+    expect(await edge.row('customers', { customer_id: 2 })).toBeNull()
+  })
+
+  it('sends queued writes before a write-through write so their lower seqs are not lost', async () => {
+    const edge = await edgeFor()
+    const { engine } = await engineOn(edge)
+    const id = uuid()
+    await engine.put('orders', order(id))
+    await engine.put('customers', { customer_id: 9, name: 'Cy' })
+    expect(await edge.row('orders', { order_id: id })).toMatchObject({ customer_id: 7 })
+    expect(engine.status().pending).toBe(0)
+  })
+})
+
+describe('engine: sync between clients', () => {
+  it('converges on last-write-wins between two clients whatever order they push in', async () => {
+    const edge = await edgeFor()
+    let t = 1_000_000
+    const clock = () => t
+    const a = await engineOn(edge, { now: clock })
+    const b = await engineOn(edge, { now: clock })
+    expect(a.engine.clientId).not.toBe(b.engine.clientId)
+    const id = uuid()
+    await a.engine.put('orders', order(id, { status: 'paid' }))
+    t += 1000
+    await b.engine.put('orders', order(id, { status: 'shipped' }))
+    // The later write is pushed first; the earlier one then arrives and loses.
+    expect(await b.engine.sync()).toMatchObject({ applied: 1 })
+    expect(await a.engine.sync()).toMatchObject({ stale: 1 })
+    await b.engine.sync()
+    for (const c of [a.cache, b.cache]) {
+      expect(await c.query('SELECT status FROM orders WHERE order_id = ?', [id])).toEqual([
+        { status: 'shipped' },
+      ])
+    }
+    expect(await edge.row('orders', { order_id: id })).toMatchObject({ status: 'shipped' })
+  })
+
+  it('pushes hybrid tables on their schedule only (fake clock), write-back ones at once', async () => {
+    const edge = await edgeFor()
+    let t = 5_000_000
+    const { engine } = await engineOn(edge, { now: () => t, autoSync: true })
+    await engine.put('products', { product_id: 1, name: 'nut', units_in_stock: 4 })
+    const id = uuid()
+    await engine.put('orders', order(id))
+    await vi.waitFor(async () => expect(await edge.row('orders', { order_id: id })).not.toBeNull(), {
+      timeout: 5000,
+    })
+    await vi.waitFor(() => expect(engine.status().pending).toBe(1))
+    expect(await edge.row('products', { product_id: 1 })).toBeNull()
+    t += 5 * 60_000 // the products schedule is 5m
+    await vi.waitFor(async () => expect(await edge.row('products', { product_id: 1 })).not.toBeNull(), {
+      timeout: 5000,
+    })
+    await vi.waitFor(() => expect(engine.status().pending).toBe(0))
+  })
+
+  it('reloads an invalidate-on-write table lazily, on the next query that reads it', async () => {
+    const edge = await edgeFor()
+    let t = 9_000_000
+    const a = await engineOn(edge, { now: () => t })
+    const b = await engineOn(edge, { now: () => t })
+    await a.engine.put('metrics', { metric_id: 'cpu', value: 1 })
+    t += 1000
+    await b.engine.put('metrics', { metric_id: 'cpu', value: 2 })
+    await b.engine.sync()
+    // Reading another table does not reload metrics.
+    const pullsBefore = edge.hits.get('/sync/pull') ?? 0
+    await a.engine.query('SELECT * FROM orders')
+    expect(edge.hits.get('/sync/pull') ?? 0).toBe(pullsBefore)
+    expect(await a.cache.query('SELECT value FROM metrics')).toEqual([{ value: 1 }])
+    // The first read of metrics pushes the local write and pulls: the newer value wins.
+    expect(await a.engine.query('SELECT value FROM metrics')).toEqual([{ value: 2 }])
+    const pullsAfter = edge.hits.get('/sync/pull') ?? 0
+    expect(pullsAfter).toBeGreaterThan(pullsBefore)
+    // Not stale any more: the next read is local.
+    await a.engine.query('SELECT value FROM metrics')
+    expect(edge.hits.get('/sync/pull')).toBe(pullsAfter)
+  })
+
+  it('lets only one of two engines on one profile push, and both share the outbox', async () => {
+    const edge = await edgeFor()
+    const dbName = `engine-test-${process.pid}-${n++}`
+    const pushes = [0, 0]
+    const counting =
+      (i: number): typeof fetch =>
+      (input, init) => {
+        if (String(input).endsWith('/push')) pushes[i] = (pushes[i] ?? 0) + 1
+        return edge.fetch(input, init)
+      }
+    const one = await engineOn(edge, { dbName, autoSync: true, fetch: counting(0) })
+    const two = await engineOn(edge, { dbName, autoSync: true, fetch: counting(1) })
+    expect(two.engine.clientId).toBe(one.engine.clientId)
+    await vi.waitFor(() => expect(one.engine.status().leader || two.engine.status().leader).toBe(true))
+    const ids = [uuid(), uuid(), uuid(), uuid()]
+    await one.engine.put('orders', order(ids[0] ?? ''))
+    await two.engine.put('orders', order(ids[1] ?? ''))
+    await two.engine.put('orders', order(ids[2] ?? ''))
+    await one.engine.put('orders', order(ids[3] ?? ''))
+    for (const id of ids)
+      await vi.waitFor(async () => expect(await edge.row('orders', { order_id: id })).not.toBeNull(), {
+        timeout: 5000,
+      })
+    expect([one.engine.status().leader, two.engine.status().leader].filter(Boolean)).toHaveLength(1)
+    const leaderIndex = one.engine.status().leader ? 0 : 1
+    expect(pushes[leaderIndex]).toBeGreaterThan(0)
+    expect(pushes[1 - leaderIndex]).toBe(0)
+    const events = await edge.warehouse.events(100)
+    expect(events.reduce((s, e) => s + e.applied, 0)).toBe(4)
+    expect(events.reduce((s, e) => s + e.duplicate, 0)).toBe(0)
+    await vi.waitFor(() => expect(two.engine.status().pending).toBe(0))
+  })
+
+  it('counts diverged rows through the digest, drilling only into differing buckets', async () => {
+    const edge = await edgeFor()
+    const a = await engineOn(edge)
+    const b = await engineOn(edge)
+    const ids = Array.from({ length: 20 }, () => uuid())
+    await a.engine.transaction((tx) => {
+      for (const id of ids) tx.put('orders', order(id))
+    })
+    await a.engine.sync()
+    expect(await a.engine.divergence('orders')).toEqual({ diverged: 0 })
+    await b.engine.put('orders', order(ids[3] ?? '', { status: 'cancelled' }))
+    await b.engine.sync()
+    const digestsBefore = edge.hits.get('/sync/digest') ?? 0
+    expect(await a.engine.divergence('orders')).toEqual({ diverged: 1 })
+    // one bucket request plus one drill-down into the single differing bucket
+    expect((edge.hits.get('/sync/digest') ?? 0) - digestsBefore).toBe(2)
+    await a.engine.sync()
+    expect(await a.engine.divergence('orders')).toEqual({ diverged: 0 })
+  })
+})
+
+describe('engine: events', () => {
+  it('emits change events and re-runs live queries of the tables they read', async () => {
+    const edge = await edgeFor()
+    const { engine } = await engineOn(edge)
+    const changes: string[] = []
+    engine.on('change', (e) => changes.push(`${e.table}:${e.source}`))
+    const seen: number[] = []
+    const stop = engine.subscribe('SELECT count(*) AS n FROM orders', [], (rows) =>
+      seen.push(Number(rows[0]?.n)),
+    )
+    await vi.waitFor(() => expect(seen).toEqual([0]))
+    await engine.put('orders', order(uuid()))
+    await vi.waitFor(() => expect(seen.at(-1)).toBe(1))
+    await engine.put('metrics', { metric_id: 'x', value: 1 })
+    expect(changes).toEqual(['orders:local', 'metrics:local'])
+    const statuses: number[] = []
+    engine.on('status', (s) => statuses.push(s.pending))
+    await engine.sync()
+    expect(statuses.at(-1)).toBe(0)
+    stop()
+    await engine.put('orders', order(uuid()))
+    expect(seen.at(-1)).toBe(1)
+  })
+})
