@@ -1,6 +1,7 @@
 import { Float64, Int32, Table, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow'
 import { startDuckDb } from '../../../client/duckdb-bundle.ts'
 import { createDuckDbCache, type DuckDbCache } from '../../../client/duckdb-cache.ts'
+import { openPersistentCache, type Persistence } from '../../../client/persistence.ts'
 import { demoSchema } from '../../../demo/schema.ts'
 import { defineSchema } from '../../../shared/schema.ts'
 
@@ -44,7 +45,12 @@ function ordersIpc(n: number, hlcPrefix = '001795000000000'): Uint8Array {
   return tableToIPC(table, 'stream')
 }
 
-const lab = { openCache, ordersIpc, demoSchema, defineSchema }
+/** The worker's persistent cache (OPFS or IndexedDB snapshot), here on the page for the tests. */
+function openPersistent(name: string, persistence: Persistence) {
+  return openPersistentCache({ name, persistence, tables: [...demoSchema.tables.values()] })
+}
+
+const lab = { openCache, openPersistent, ordersIpc, demoSchema, defineSchema }
 declare global {
   interface Window {
     lab: typeof lab

@@ -1,0 +1,118 @@
+/// <reference lib="webworker" />
+import { expose, type ProxyMarked } from 'comlink'
+import { EddyError } from '../shared/errors.ts'
+import { defineSchema, type Row, type SchemaSpec } from '../shared/schema.ts'
+import { installErrorTransfer } from './comlink-errors.ts'
+import { type ChangeEvent, createEngine, type Engine, type Status } from './engine.ts'
+import {
+  type OpenedCache,
+  openPersistentCache,
+  type Persistence,
+  type ResolvedPersistence,
+} from './persistence.ts'
+
+/**
+ * The worker behind `createEddy()`: DuckDB-WASM (the cache), the engine (outbox, sync loop) and
+ * persistence, exposed to the page with Comlink. The page sends the schema as its plain spec and
+ * the worker rebuilds it with `defineSchema`, so the worker checks it the same way.
+ */
+export type TxOp = { op: 'put'; table: string; row: Row } | { op: 'delete'; table: string; key: Row }
+
+export interface WorkerOpenOptions {
+  url: string
+  spec: SchemaSpec
+  name: string
+  persistence: Persistence
+  autoSync: boolean
+  token?: (() => Promise<string | undefined>) & ProxyMarked
+  onStatus: ((s: Status) => void) & ProxyMarked
+  onChange: ((e: ChangeEvent) => void) & ProxyMarked
+}
+
+export interface WorkerOpened {
+  clientId: string
+  status: Status
+  persistence: ResolvedPersistence
+}
+
+let engine: Engine | undefined
+let opened: OpenedCache | undefined
+const subscriptions = new Map<number, () => void>()
+
+function live(): Engine {
+  if (engine === undefined) throw new EddyError('closed', 'the Eddy worker is not open')
+  return engine
+}
+
+const api = {
+  async open(o: WorkerOpenOptions): Promise<WorkerOpened> {
+    if (engine !== undefined) throw new EddyError('invalid_config', 'the Eddy worker is already open')
+    const schema = defineSchema(o.spec)
+    opened = await openPersistentCache({
+      name: o.name,
+      persistence: o.persistence,
+      tables: [...schema.tables.values()],
+    })
+    try {
+      engine = await createEngine({
+        url: o.url,
+        schema,
+        cache: opened.cache,
+        dbName: o.name,
+        autoSync: o.autoSync,
+        ...(o.token === undefined ? {} : { token: o.token }),
+      })
+    } catch (e) {
+      await opened.cache.close().catch(() => undefined)
+      opened = undefined
+      throw e
+    }
+    engine.on('status', (s) => void o.onStatus(s))
+    engine.on('change', (e) => void o.onChange(e))
+    return { clientId: engine.clientId, status: engine.status(), persistence: opened.persistence }
+  },
+  put: (table: string, row: Row) => live().put(table, row),
+  delete: (table: string, key: Row) => live().delete(table, key),
+  transaction: (ops: readonly TxOp[]) =>
+    live().transaction((tx) => {
+      for (const o of ops) {
+        if (o.op === 'put') tx.put(o.table, o.row)
+        else tx.delete(o.table, o.key)
+      }
+    }),
+  query: (sql: string, params?: unknown[]) => live().query(sql, params),
+  sync: () => live().sync(),
+  status: () => live().status(),
+  divergence: (table: string) => live().divergence(table),
+  rejected: () => live().rejected(),
+  clearRejected: () => live().clearRejected(),
+  setOnline: (online: boolean) => live().setOnline(online),
+  subscribe(id: number, sql: string, params: unknown[], cb: ((rows: Row[]) => void) & ProxyMarked): void {
+    subscriptions.set(
+      id,
+      live().subscribe(sql, params, (rows) => void cb(rows)),
+    )
+  },
+  unsubscribe(id: number): void {
+    subscriptions.get(id)?.()
+    subscriptions.delete(id)
+  },
+  /** Makes the cache durable now (tests and `pagehide`); normally it flushes on a debounce. */
+  async flush(): Promise<void> {
+    await opened?.flush()
+  },
+  async close(): Promise<void> {
+    for (const off of subscriptions.values()) off()
+    subscriptions.clear()
+    const e = engine
+    engine = undefined
+    if (e !== undefined) await e.close()
+    // closing twice is harmless: the engine may already have closed the cache it was given
+    await opened?.cache.close()
+    opened = undefined
+  },
+}
+export type WorkerApi = typeof api
+
+installErrorTransfer()
+expose(api)

@@ -1,0 +1,165 @@
+import { proxy, type Remote, wrap } from 'comlink'
+import { EddyError } from '../shared/errors.ts'
+import type { Row, Schema } from '../shared/schema.ts'
+import { installErrorTransfer } from './comlink-errors.ts'
+import type { TxOp, WorkerApi } from './db.worker.ts'
+import type { ChangeEvent, RejectedWrite, Status, SyncReport, TransactionWriter } from './engine.ts'
+import type { Persistence, ResolvedPersistence } from './persistence.ts'
+
+/**
+ * `eddy/client`: the page side of Eddy. `createEddy()` starts the worker (DuckDB-WASM cache,
+ * outbox, sync engine) and returns a thin proxy to it. Every method crosses the worker boundary
+ * and is async, except `status()`, which the page mirrors from the worker's status events.
+ */
+export { EddyError, isEddyError } from '../shared/errors.ts'
+export type {
+  ChangeEvent,
+  Persistence,
+  RejectedWrite,
+  ResolvedPersistence,
+  Status,
+  SyncReport,
+  TransactionWriter,
+}
+
+export interface EddyOptions {
+  /** Sync API base: `/sync` (same origin) or an absolute URL. */
+  url: string
+  schema: Schema
+  /** Bearer token provider, called before each request. */
+  token?: () => Promise<string | undefined>
+  /** Where the cache lives between sessions (default `auto`: OPFS, else an IndexedDB snapshot). */
+  persistence?: Persistence
+  /** Prefix of the profile's IndexedDB databases and OPFS file (default `eddy`). */
+  name?: string
+  /** Background push/pull loop (default true). */
+  autoSync?: boolean
+}
+
+export interface Eddy {
+  readonly clientId: string
+  readonly persistence: ResolvedPersistence
+  put(table: string, row: Row): Promise<Row>
+  delete(table: string, key: Row): Promise<void>
+  transaction(fn: (tx: TransactionWriter) => void | Promise<void>): Promise<void>
+  query(sql: string, params?: unknown[]): Promise<Row[]>
+  sync(): Promise<SyncReport>
+  status(): Status
+  on(event: 'status', listener: (s: Status) => void): () => void
+  on(event: 'change', listener: (e: ChangeEvent) => void): () => void
+  subscribe(sql: string, params: unknown[], cb: (rows: Row[]) => void): () => void
+  divergence(table: string): Promise<{ diverged: number }>
+  rejected(): Promise<RejectedWrite[]>
+  clearRejected(): Promise<void>
+  setOnline(online: boolean): void
+  /** Makes the local cache durable now (it is flushed on a debounce anyway). */
+  flush(): Promise<void>
+  close(): Promise<void>
+}
+
+export async function createEddy(opts: EddyOptions): Promise<Eddy> {
+  installErrorTransfer()
+  const worker = new Worker(new URL('./db.worker.ts', import.meta.url), { type: 'module', name: 'eddy' })
+  const remote: Remote<WorkerApi> = wrap<WorkerApi>(worker)
+  const statusListeners = new Set<(s: Status) => void>()
+  const changeListeners = new Set<(e: ChangeEvent) => void>()
+  let current: Status | undefined
+  let closed = false
+  let nextSub = 1
+
+  // a persisted origin keeps its IndexedDB and OPFS data under storage pressure
+  void navigator.storage?.persist?.().catch(() => false)
+
+  let opened: Awaited<ReturnType<WorkerApi['open']>>
+  try {
+    opened = await remote.open({
+      url: new URL(opts.url, location.href).href,
+      spec: opts.schema.spec,
+      name: opts.name ?? 'eddy',
+      persistence: opts.persistence ?? 'auto',
+      autoSync: opts.autoSync ?? true,
+      ...(opts.token === undefined ? {} : { token: proxy(opts.token) }),
+      onStatus: proxy((s: Status) => {
+        current = s
+        for (const l of [...statusListeners]) l(s)
+      }),
+      onChange: proxy((e: ChangeEvent) => {
+        for (const l of [...changeListeners]) l(e)
+      }),
+    })
+  } catch (e) {
+    worker.terminate()
+    throw e
+  }
+  current ??= opened.status
+
+  const open = (): Remote<WorkerApi> => {
+    if (closed) throw new EddyError('closed', 'this Eddy instance is closed')
+    return remote
+  }
+
+  function on(event: 'status', listener: (s: Status) => void): () => void
+  function on(event: 'change', listener: (e: ChangeEvent) => void): () => void
+  function on(
+    event: 'status' | 'change',
+    listener: ((s: Status) => void) | ((e: ChangeEvent) => void),
+  ): () => void {
+    if (event === 'status') {
+      const l = listener as (s: Status) => void
+      statusListeners.add(l)
+      return () => statusListeners.delete(l)
+    }
+    if (event === 'change') {
+      const l = listener as (e: ChangeEvent) => void
+      changeListeners.add(l)
+      return () => changeListeners.delete(l)
+    }
+    throw new EddyError('invalid_config', `unknown event '${String(event)}'`)
+  }
+
+  return {
+    clientId: opened.clientId,
+    persistence: opened.persistence,
+    put: (table, row) => open().put(table, row),
+    delete: (table, key) => open().delete(table, key),
+    async transaction(fn) {
+      // the function runs here; its writes cross to the worker as one list, applied as one tx group
+      const ops: TxOp[] = []
+      await fn({
+        put: (table, row) => void ops.push({ op: 'put', table, row }),
+        delete: (table, key) => void ops.push({ op: 'delete', table, key }),
+      })
+      await open().transaction(ops)
+    },
+    query: (sql, params) => open().query(sql, params),
+    sync: () => open().sync(),
+    status: () => {
+      if (current === undefined) throw new EddyError('internal', 'no status yet')
+      return current
+    },
+    on,
+    subscribe(sql, params, cb) {
+      const id = nextSub++
+      const started = open().subscribe(id, sql, params, proxy(cb))
+      return () => {
+        void started.then(() => (closed ? undefined : remote.unsubscribe(id))).catch(() => undefined)
+      }
+    },
+    divergence: (table) => open().divergence(table),
+    rejected: () => open().rejected(),
+    clearRejected: () => open().clearRejected(),
+    setOnline(online) {
+      void open().setOnline(online)
+    },
+    flush: () => open().flush(),
+    async close() {
+      if (closed) return
+      closed = true
+      try {
+        await remote.close()
+      } finally {
+        worker.terminate()
+      }
+    },
+  }
+}

@@ -1,0 +1,123 @@
+import type { AsyncDuckDB } from '@duckdb/duckdb-wasm'
+import type { Table } from '../shared/schema.ts'
+import type { LocalCache } from './cache.ts'
+import { opfsAvailable, startDuckDb } from './duckdb-bundle.ts'
+import { createDuckDbCache, type DuckDbCache } from './duckdb-cache.ts'
+import { openSnapshotStore } from './idb-snapshot.ts'
+
+/**
+ * Where the worker's DuckDB cache lives between sessions.
+ *
+ * - `opfs`: the database file `opfs://<name>.duckdb`, made durable by `CHECKPOINT`.
+ * - `idb`: an in-memory database saved to IndexedDB as Arrow snapshots (browsers without OPFS).
+ * - `memory`: nothing survives a reload (the outbox still does; it is re-applied on start).
+ * - `auto` (default): `opfs` where the worker can use it, else `idb`.
+ *
+ * Either way the cache is flushed on a debounce after writes, never per write: a write is durable
+ * once its outbox entry is, and on start pending outbox entries are re-applied over the cache.
+ */
+export type Persistence = 'auto' | 'opfs' | 'idb' | 'memory'
+export type ResolvedPersistence = Exclude<Persistence, 'auto'>
+
+export interface OpenedCache {
+  cache: LocalCache
+  persistence: ResolvedPersistence
+  /** Runs the flush now (checkpoint or snapshot); resolves once it is durable. */
+  flush(): Promise<void>
+}
+
+export interface OpenCacheOptions {
+  name: string
+  persistence: Persistence
+  tables: readonly Table[]
+  /** Quiet time after the last write before flushing (default 250 ms); a busy stream flushes every `maxFlushDelayMs`. */
+  flushDelayMs?: number
+  maxFlushDelayMs?: number
+}
+
+export function resolvePersistence(p: Persistence): ResolvedPersistence {
+  if (p !== 'auto') return p
+  if (opfsAvailable()) return 'opfs'
+  return typeof indexedDB === 'object' ? 'idb' : 'memory'
+}
+
+export async function openPersistentCache(opts: OpenCacheOptions): Promise<OpenedCache> {
+  const persistence = resolvePersistence(opts.persistence)
+  const db: AsyncDuckDB = await startDuckDb(
+    persistence === 'opfs' ? `opfs://${opts.name}.duckdb` : ':memory:',
+  )
+  const inner: DuckDbCache = await createDuckDbCache({ db, persistent: persistence === 'opfs' })
+  await inner.init(opts.tables)
+  const snapshots = persistence === 'idb' ? openSnapshotStore(opts.name) : undefined
+  if (snapshots) await snapshots.restore(inner, opts.tables)
+
+  const flushNow = async (): Promise<void> => {
+    if (persistence === 'opfs') await inner.checkpoint()
+    else if (snapshots) await snapshots.save(inner, opts.tables)
+  }
+  const flusher = debounced(flushNow, opts.flushDelayMs ?? 250, opts.maxFlushDelayMs ?? 2000)
+
+  const written = async <T>(p: Promise<T>): Promise<T> => {
+    const out = await p
+    flusher.schedule()
+    return out
+  }
+
+  let closed = false
+  const cache: LocalCache = {
+    init: (tables) => inner.init(tables),
+    getRows: (t, keys) => inner.getRows(t, keys),
+    applyLocal: (writes) => written(inner.applyLocal(writes)),
+    revertLocal: (previous) => written(inner.revertLocal(previous)),
+    applyRemote: (changes, tables) => written(inner.applyRemote(changes, tables)),
+    markSynced: (t, rows, at) => written(inner.markSynced(t, rows, at)),
+    loadArrow: (t, ipc) => written(inner.loadArrow(t, ipc)),
+    query: (sql, params) => inner.query(sql, params),
+    digestEntries: (t) => inner.digestEntries(t),
+    checkpoint: () => flusher.now(),
+    async close() {
+      if (closed) return
+      closed = true
+      await flusher.now().catch(() => undefined)
+      flusher.cancel()
+      await inner.close()
+      await db.terminate()
+    },
+  }
+  return { cache, persistence, flush: () => flusher.now() }
+}
+
+/** Runs `fn` after `delay` ms of quiet, or `maxDelay` ms after the first request; never two at once. */
+function debounced(
+  fn: () => Promise<void>,
+  delay: number,
+  maxDelay: number,
+): { schedule(): void; now(): Promise<void>; cancel(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let firstAt: number | undefined
+  let running: Promise<void> = Promise.resolve()
+  const fire = (): Promise<void> => {
+    if (timer !== undefined) clearTimeout(timer)
+    timer = undefined
+    firstAt = undefined
+    running = running.then(fn, fn)
+    return running
+  }
+  return {
+    schedule() {
+      const now = Date.now()
+      firstAt ??= now
+      if (timer !== undefined) clearTimeout(timer)
+      const wait = Math.max(0, Math.min(delay, firstAt + maxDelay - now))
+      timer = setTimeout(() => {
+        // a failed background flush is retried by the next write or by close(); the outbox still holds the writes
+        fire().catch(() => undefined)
+      }, wait)
+    },
+    now: fire,
+    cancel() {
+      if (timer !== undefined) clearTimeout(timer)
+      timer = undefined
+    },
+  }
+}
