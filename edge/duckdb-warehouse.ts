@@ -57,10 +57,16 @@ function toJson(v: Row | null): string | null {
   return v === null ? null : JSON.stringify(v)
 }
 
-/** Wraps any failure of the embedded engine: a caller sees a code, never SQL. */
-function unavailable(e: unknown): EddyError {
+/**
+ * Failures that mean the store itself is gone (I/O, an invalidated or closed database) answer 503;
+ * anything else is a bug and stays an ordinary error (500 `internal`). A caller never sees SQL.
+ */
+function unavailable(e: unknown): unknown {
   if (e instanceof EddyError) return e
-  return new EddyError('warehouse_unavailable', 'the DuckDB warehouse failed', { cause: e })
+  const message = e instanceof Error ? e.message : String(e)
+  if (/IO Error|Connection Error|FATAL|invalidated|closed|Out of Memory/i.test(message))
+    return new EddyError('warehouse_unavailable', 'the DuckDB warehouse failed', { cause: e })
+  return e
 }
 
 /**
@@ -297,7 +303,7 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
           } catch {
             // the transaction is already gone (e.g. a failed COMMIT rolled it back)
           }
-          throw e instanceof EddyError ? e : unavailable(e)
+          throw unavailable(e)
         }
       })
     },

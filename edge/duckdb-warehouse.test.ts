@@ -1,0 +1,31 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll } from 'vitest'
+import { openDuckDbWarehouse } from './duckdb-warehouse.ts'
+import type { Warehouse } from './warehouse.ts'
+import { describeWarehouse } from './warehouse-contract.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'eddy-duckdb-contract-'))
+const paths = new WeakMap<Warehouse, string>()
+let n = 0
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describeWarehouse('duckdb', {
+  async open(schema) {
+    n += 1
+    const path = join(dir, `w${n}.duckdb`)
+    const w = await openDuckDbWarehouse({ schema, path })
+    paths.set(w, path)
+    return w
+  },
+  async reopen(previous, schema) {
+    const path = paths.get(previous)
+    if (path === undefined) throw new Error('not opened by this target')
+    await previous.close()
+    const w = await openDuckDbWarehouse({ schema, path })
+    paths.set(w, path)
+    return w
+  },
+})

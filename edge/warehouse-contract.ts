@@ -1,0 +1,755 @@
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { canonicalKey } from '../shared/digest.ts'
+import { formatHlc } from '../shared/hlc.ts'
+import type { Mutation, PushResponse } from '../shared/protocol.ts'
+import { reconcile, type StoredRow } from '../shared/reconcile.ts'
+import { defineSchema, type Row, type Schema, type Table } from '../shared/schema.ts'
+import { validateWrite } from '../shared/validators.ts'
+import { applyBatch } from './apply-batch.ts'
+import type { PulledChange, Warehouse } from './warehouse.ts'
+
+/**
+ * The one suite every warehouse adapter passes (DuckDB, PostgreSQL, D1):
+ * `describeWarehouse('duckdb', { open, reopen })`. It drives the adapter through the real push
+ * algorithm (`applyBatch`) and checks the stored rows against a pure model built from `reconcile`.
+ */
+export interface ContractTarget {
+  /** A fresh, empty store with this schema (the suite calls `migrate`). */
+  open(schema: Schema): Promise<Warehouse>
+  /** Closes `previous` and opens the same store under `schema` (a grown schema), not yet migrated. */
+  reopen(previous: Warehouse, schema: Schema): Promise<Warehouse>
+}
+
+/** The contract's schema: one table per strategy, every column type, a required column, a tenant column. */
+export const contractSchema = defineSchema({
+  tables: {
+    items: {
+      primaryKey: ['id'],
+      columns: {
+        id: { type: 'integer' },
+        name: { type: 'text' },
+        amount: { type: 'decimal(10,2)' },
+        flag: { type: 'boolean' },
+        at: { type: 'timestamp' },
+        day: { type: 'date' },
+        big: { type: 'bigint' },
+        ratio: { type: 'double' },
+        meta: { type: 'json' },
+        ref: { type: 'uuid' },
+      },
+      conflict: 'lww',
+    },
+    stock: {
+      primaryKey: ['id'],
+      columns: {
+        id: { type: 'integer' },
+        hi: { type: 'integer', merge: 'max' },
+        lo: { type: 'decimal(8,2)', merge: 'min' },
+        note: { type: 'text', merge: 'concat' },
+        label: { type: 'text' },
+      },
+      conflict: 'merge',
+    },
+    people: {
+      primaryKey: ['id'],
+      columns: {
+        id: { type: 'integer' },
+        name: { type: 'text' },
+        qty: { type: 'integer', required: true },
+      },
+      conflict: 'manual',
+      returnsData: true,
+    },
+    docs: {
+      primaryKey: ['org', 'doc'],
+      columns: {
+        org: { type: 'text' },
+        doc: { type: 'text' },
+        body: { type: 'text' },
+      },
+      tenantColumn: 'org',
+    },
+  },
+})
+
+/** A wall time well in the past, so no stamp trips the clock-drift check. */
+const T0 = 1_700_000_000_000
+
+function stamp(offsetMs: number, node: string, counter = 0): string {
+  return formatHlc({ wall: T0 + offsetMs, counter, node })
+}
+
+function table(schema: Schema, name: string): Table {
+  return schema.table(name)
+}
+
+async function push(w: Warehouse, clientId: string, mutations: Mutation[]): Promise<PushResponse> {
+  return applyBatch(w, { clientId, mutations }, { now: Date.now })
+}
+
+async function readAll(w: Warehouse, t: Table, keys: Row[]): Promise<Map<string, StoredRow>> {
+  return w.write((tx) => tx.readRows(t, keys))
+}
+
+/** Follows pull pages until `hasMore` is false. */
+async function pullAll(
+  w: Warehouse,
+  tables: readonly Table[],
+  after = 0n,
+  limit = 1000,
+  tenant?: string,
+): Promise<{ changes: PulledChange[]; last: bigint }> {
+  const changes: PulledChange[] = []
+  let cursor = after
+  for (;;) {
+    const page = await w.pull({ tables, afterVersion: cursor, limit, tenant })
+    changes.push(...page.changes)
+    cursor = page.changes.at(-1)?.version ?? cursor
+    if (!page.hasMore) return { changes, last: cursor }
+  }
+}
+
+/** The model: the same batches folded with `reconcile` over an in-memory map. */
+class Model {
+  readonly rows = new Map<string, StoredRow>()
+  readonly lastSeq = new Map<string, number>()
+  constructor(readonly schema: Schema) {}
+  apply(clientId: string, mutations: readonly Mutation[]): string[] {
+    let high = this.lastSeq.get(clientId) ?? 0
+    const statuses: string[] = []
+    for (const m of [...mutations].sort((a, b) => a.seq - b.seq)) {
+      if (m.seq <= high) {
+        statuses.push('duplicate')
+        continue
+      }
+      high = m.seq
+      const t = this.schema.table(m.table)
+      const checked = validateWrite(t, m.op, m.key, m.values)
+      if (checked.errors.length > 0) {
+        statuses.push('rejected')
+        continue
+      }
+      const id = `${t.name}:${canonicalKey(t, checked.key)}`
+      const out = reconcile(
+        t,
+        this.rows.get(id),
+        m.op === 'delete'
+          ? { op: 'delete', key: checked.key, hlc: m.hlc }
+          : { op: 'upsert', key: checked.key, values: checked.values, hlc: m.hlc },
+      )
+      if (out.status === 'applied') this.rows.set(id, out.row)
+      statuses.push(out.status)
+    }
+    this.lastSeq.set(clientId, high)
+    return statuses
+  }
+}
+
+function strip(row: StoredRow | undefined): unknown {
+  if (row === undefined) return undefined
+  return row.columnHlcs === undefined
+    ? { values: row.values, hlc: row.hlc, deleted: row.deleted }
+    : { values: row.values, hlc: row.hlc, deleted: row.deleted, columnHlcs: row.columnHlcs }
+}
+
+export function describeWarehouse(name: string, target: ContractTarget): void {
+  describe(`warehouse contract: ${name}`, () => {
+    let w: Warehouse
+    const schema = contractSchema
+    const items = table(schema, 'items')
+    const stock = table(schema, 'stock')
+    const people = table(schema, 'people')
+    const docs = table(schema, 'docs')
+    let nextId = 1
+    /** Fresh keys for every test, so tests share one store without seeing each other. */
+    const ids = (n: number): number[] => Array.from({ length: n }, () => nextId++)
+    let nextClient = 0
+    const client = (): string => `c${nextClient++}`
+
+    beforeAll(async () => {
+      w = await target.open(schema)
+      await w.migrate()
+    })
+    afterAll(async () => {
+      await w.close()
+    })
+
+    it('reports its kind and health', async () => {
+      expect(['duckdb', 'postgres', 'd1']).toContain(w.kind)
+      await expect(w.health()).resolves.toBeUndefined()
+    })
+
+    it('stores every column type and reads it back in canonical form', async () => {
+      const [id = 0] = ids(1)
+      const values = {
+        name: 'Zoë "quoted" \' ; DROP TABLE items; --',
+        amount: '-12.50',
+        flag: true,
+        at: '2024-02-29T23:59:59.123Z',
+        day: '2024-02-29',
+        big: '9007199254740993',
+        ratio: 0.1,
+        meta: { a: [1, 'two', null], b: { c: true } },
+        ref: '7c9e6679-7425-40de-944b-e07fc1f90ae7',
+      }
+      const c = client()
+      const r = await push(w, c, [
+        { seq: 1, table: 'items', op: 'upsert', key: { id }, values, hlc: stamp(1, c) },
+      ])
+      expect(r.results[0]?.status).toBe('applied')
+      const stored = (await readAll(w, items, [{ id }])).get(canonicalKey(items, { id }))
+      expect(stored?.values).toEqual({ id, ...values })
+      expect(stored?.hlc).toBe(stamp(1, c))
+      expect(stored?.deleted).toBe(false)
+    })
+
+    it('matches the pure reconcile model for random batches on every strategy', async () => {
+      const tables = ['items', 'stock', 'people'] as const
+      const write = fc.record({
+        table: fc.constantFrom(...tables),
+        k: fc.integer({ min: 0, max: 3 }),
+        op: fc.constantFrom('upsert', 'upsert', 'upsert', 'delete'),
+        wall: fc.integer({ min: 0, max: 20 }),
+        hi: fc.option(fc.integer({ min: -5, max: 5 }), { nil: undefined }),
+        lo: fc.option(fc.constantFrom('1.00', '2.50', '-3.00'), { nil: undefined }),
+        text: fc.option(fc.constantFrom('a', 'b', 'c'), { nil: undefined }),
+        qty: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+      })
+      const batch = fc.record({
+        client: fc.constantFrom('x', 'y'),
+        writes: fc.array(write, { minLength: 1, maxLength: 8 }),
+        resend: fc.boolean(),
+      })
+      await fc.assert(
+        fc.asyncProperty(fc.array(batch, { minLength: 1, maxLength: 5 }), async (batches) => {
+          const base = ids(4)
+          const prefix = client()
+          const model = new Model(schema)
+          const seqs = new Map<string, number>()
+          const counters = new Map<string, number>()
+          for (const b of batches) {
+            const clientId = `${prefix}${b.client}`
+            const start = seqs.get(clientId) ?? 0
+            const mutations: Mutation[] = b.writes.map((x, i) => {
+              const id = base[x.k] ?? 0
+              const n = (counters.get(clientId) ?? 0) + 1
+              counters.set(clientId, n)
+              const hlc = stamp(x.wall, clientId, n)
+              const values: Row = {}
+              if (x.table === 'items' && x.text !== undefined) values.name = x.text
+              if (x.table === 'stock') {
+                if (x.hi !== undefined) values.hi = x.hi
+                if (x.lo !== undefined) values.lo = x.lo
+                if (x.text !== undefined) values.note = x.text
+                if (x.text !== undefined) values.label = `l${x.text}`
+              }
+              if (x.table === 'people') {
+                if (x.text !== undefined) values.name = x.text
+                if (x.qty !== undefined) values.qty = x.qty
+              }
+              return x.op === 'delete'
+                ? { seq: start + i + 1, table: x.table, op: 'delete', key: { id }, hlc }
+                : { seq: start + i + 1, table: x.table, op: 'upsert', key: { id }, values, hlc }
+            })
+            seqs.set(clientId, start + mutations.length)
+            const expected = model.apply(clientId, mutations)
+            const got = await push(w, clientId, mutations)
+            expect(got.results.map((r) => r.status)).toEqual(expected)
+            expect(got.lastSeq).toBe(start + mutations.length)
+            if (b.resend) {
+              const again = await push(w, clientId, mutations)
+              expect(again.results.every((r) => r.status === 'duplicate')).toBe(true)
+            }
+          }
+          for (const t of [items, stock, people]) {
+            const keys = base.map((id) => ({ id }))
+            const stored = await readAll(w, t, keys)
+            for (const key of keys) {
+              const k = canonicalKey(t, key)
+              expect(strip(stored.get(k)), `${t.name} ${k}`).toEqual(strip(model.rows.get(`${t.name}:${k}`)))
+            }
+          }
+        }),
+        { numRuns: 12 },
+      )
+    })
+
+    it('answers duplicate for seq <= lastSeq and keeps lastSeq', async () => {
+      const [a = 0, b = 0, c = 0] = ids(3)
+      const cl = client()
+      const m = (seq: number, id: number): Mutation => ({
+        seq,
+        table: 'items',
+        op: 'upsert',
+        key: { id },
+        values: { name: `n${seq}` },
+        hlc: stamp(seq, cl),
+      })
+      const first = await push(w, cl, [m(1, a), m(2, b)])
+      expect(first).toEqual({
+        lastSeq: 2,
+        results: [
+          { seq: 1, status: 'applied' },
+          { seq: 2, status: 'applied' },
+        ],
+      })
+      const again = await push(w, cl, [m(2, b), m(3, c)])
+      expect(again.results.map((r) => r.status)).toEqual(['duplicate', 'applied'])
+      expect(again.lastSeq).toBe(3)
+      const old = await push(w, cl, [m(1, c)])
+      expect(old).toEqual({ lastSeq: 3, results: [{ seq: 1, status: 'duplicate' }] })
+      expect(await w.write((tx) => tx.lastSeq(cl))).toBe(3)
+    })
+
+    it('applies a tx group all-or-nothing, without letting its writes leak into the rest', async () => {
+      const [a = 0, b = 0, c = 0] = ids(3)
+      const cl = client()
+      const r = await push(w, cl, [
+        {
+          seq: 1,
+          table: 'people',
+          op: 'upsert',
+          key: { id: a },
+          values: { name: 'A', qty: 1 },
+          hlc: stamp(1, cl),
+          tx: 'g',
+        },
+        // a new row without its required qty: rejected by reconcile, after seq 1 already applied in memory
+        {
+          seq: 2,
+          table: 'people',
+          op: 'upsert',
+          key: { id: b },
+          values: { name: 'B' },
+          hlc: stamp(2, cl),
+          tx: 'g',
+        },
+        {
+          seq: 3,
+          table: 'people',
+          op: 'upsert',
+          key: { id: c },
+          values: { name: 'C', qty: 3 },
+          hlc: stamp(3, cl),
+        },
+        {
+          seq: 4,
+          table: 'items',
+          op: 'upsert',
+          key: { id: a },
+          values: { name: 1 },
+          hlc: stamp(4, cl),
+          tx: 'h',
+        },
+        {
+          seq: 5,
+          table: 'items',
+          op: 'upsert',
+          key: { id: b },
+          values: { name: 'ok' },
+          hlc: stamp(5, cl),
+          tx: 'h',
+        },
+      ])
+      expect(r.results.map((x) => [x.status, x.error?.code])).toEqual([
+        ['rejected', 'tx_aborted'],
+        ['rejected', 'invalid_value'],
+        ['applied', undefined],
+        ['rejected', 'invalid_value'],
+        ['rejected', 'tx_aborted'],
+      ])
+      expect(r.lastSeq).toBe(5)
+      const stored = await readAll(w, people, [{ id: a }, { id: b }, { id: c }])
+      expect([...stored.values()].map((s) => s.values.id)).toEqual([c])
+      expect((await readAll(w, items, [{ id: a }, { id: b }])).size).toBe(0)
+    })
+
+    it('checks required columns on the row as it would stand', async () => {
+      const [a = 0] = ids(1)
+      const cl = client()
+      const r = await push(w, cl, [
+        {
+          seq: 1,
+          table: 'people',
+          op: 'upsert',
+          key: { id: a },
+          values: { name: 'no qty' },
+          hlc: stamp(1, cl),
+        },
+        { seq: 2, table: 'people', op: 'upsert', key: { id: a }, values: { qty: 2 }, hlc: stamp(2, cl) },
+        {
+          seq: 3,
+          table: 'people',
+          op: 'upsert',
+          key: { id: a },
+          values: { name: 'partial' },
+          hlc: stamp(3, cl),
+        },
+        { seq: 4, table: 'people', op: 'upsert', key: { id: a }, values: { qty: null }, hlc: stamp(4, cl) },
+      ])
+      expect(r.results.map((x) => x.status)).toEqual(['rejected', 'applied', 'applied', 'rejected'])
+      expect(r.results[0]?.error).toMatchObject({ code: 'invalid_value', field: 'qty' })
+      expect(r.results[2]?.row).toEqual({ id: a, name: 'partial', qty: 2 })
+    })
+
+    it('keeps tombstones, so a late older upsert loses, and pulls them as row null', async () => {
+      const [a = 0] = ids(1)
+      const cl = client()
+      const before = await pullAll(w, [items])
+      const r = await push(w, cl, [
+        { seq: 1, table: 'items', op: 'delete', key: { id: a }, hlc: stamp(10, cl) },
+        { seq: 2, table: 'items', op: 'upsert', key: { id: a }, values: { name: 'late' }, hlc: stamp(5, cl) },
+      ])
+      expect(r.results.map((x) => x.status)).toEqual(['applied', 'stale'])
+      const stored = (await readAll(w, items, [{ id: a }])).get(canonicalKey(items, { id: a }))
+      expect(stored).toMatchObject({ deleted: true, hlc: stamp(10, cl) })
+      const after = await pullAll(w, [items], before.last)
+      expect(after.changes).toEqual([
+        { table: 'items', key: { id: a }, row: null, hlc: stamp(10, cl), version: expect.any(BigInt) },
+      ])
+      const digest = await w.digestEntries(items)
+      expect(digest.some((e) => e.key.id === a)).toBe(false)
+    })
+
+    it('folds repeated keys in one batch: the highest hlc wins and one change is pulled', async () => {
+      const [a = 0] = ids(1)
+      const cl = client()
+      const before = await pullAll(w, [items])
+      const r = await push(w, cl, [
+        { seq: 1, table: 'items', op: 'upsert', key: { id: a }, values: { name: 'one' }, hlc: stamp(3, cl) },
+        { seq: 2, table: 'items', op: 'upsert', key: { id: a }, values: { name: 'two' }, hlc: stamp(9, cl) },
+        {
+          seq: 3,
+          table: 'items',
+          op: 'upsert',
+          key: { id: a },
+          values: { name: 'three' },
+          hlc: stamp(6, cl),
+        },
+      ])
+      expect(r.results.map((x) => x.status)).toEqual(['applied', 'applied', 'stale'])
+      const after = await pullAll(w, [items], before.last)
+      expect(after.changes.map((c) => [c.row?.name, c.hlc])).toEqual([['two', stamp(9, cl)]])
+    })
+
+    it('pulls in version order with paging, never repeating or skipping', async () => {
+      const start = (await pullAll(w, [items, stock, people])).last
+      const cl = client()
+      const keys = ids(23)
+      for (let i = 0; i < keys.length; i += 5) {
+        const mutations: Mutation[] = keys.slice(i, i + 5).map((id, j) => ({
+          seq: i + j + 1,
+          table: (['items', 'stock', 'people'] as const)[(i + j) % 3] ?? 'items',
+          op: 'upsert',
+          key: { id },
+          values:
+            (i + j) % 3 === 2
+              ? { name: `p${id}`, qty: 1 }
+              : (i + j) % 3 === 1
+                ? { hi: id }
+                : { name: `i${id}` },
+          hlc: stamp(100 + i + j, cl),
+        }))
+        await push(w, cl, mutations)
+      }
+      const paged = await pullAll(w, [items, stock, people], start, 4)
+      const versions = paged.changes.map((c) => c.version)
+      expect(versions).toEqual([...versions].sort((a, b) => (a < b ? -1 : 1)))
+      expect(new Set(versions).size).toBe(versions.length)
+      // within one push, rows are grouped by table; across pushes, in commit order
+      expect(paged.changes.map((c) => Number(c.key.id)).sort((a, b) => a - b)).toEqual(keys)
+      const whole = await pullAll(w, [items, stock, people], start, 1000)
+      expect(whole.changes).toEqual(paged.changes)
+      const onlyStock = await pullAll(w, [stock], start, 3)
+      expect(onlyStock.changes.map((c) => c.key.id)).toEqual(keys.filter((_, i) => i % 3 === 1))
+      const page = await w.pull({ tables: [items, stock, people], afterVersion: start, limit: 23 })
+      expect(page.hasMore).toBe(false)
+      const short = await w.pull({ tables: [items, stock, people], afterVersion: start, limit: 22 })
+      expect(short.hasMore).toBe(true)
+    })
+
+    it('never lets a puller skip a change while writers push concurrently', async () => {
+      const keys = ids(12)
+      const start = (await pullAll(w, [items, stock])).last
+      const writers = ['wa', 'wb', 'wc'].map((p) => `${p}${client()}`)
+      let done = false
+      const seen = new Map<string, string>()
+      let cursor = start
+      let pages = 0
+      const puller = (async () => {
+        for (;;) {
+          const finished = done
+          const page = await w.pull({ tables: [items, stock], afterVersion: cursor, limit: 7 })
+          pages += 1
+          for (const ch of page.changes) {
+            expect(ch.version > cursor).toBe(true)
+            cursor = ch.version
+            seen.set(`${ch.table}:${canonicalKey(ch.table === 'items' ? items : stock, ch.key)}`, ch.hlc)
+          }
+          if (finished && !page.hasMore) return
+        }
+      })()
+      await Promise.all(
+        writers.map(async (cl, wi) => {
+          for (let b = 0; b < 8; b++) {
+            const mutations: Mutation[] = Array.from({ length: 4 }, (_, j) => {
+              const id = keys[(b * 4 + j + wi) % keys.length] ?? 0
+              const t = (b + j) % 2 === 0 ? 'items' : 'stock'
+              return {
+                seq: b * 4 + j + 1,
+                table: t,
+                op: 'upsert',
+                key: { id },
+                values: t === 'items' ? { name: `${cl}-${b}` } : { hi: b * 10 + j, label: cl },
+                hlc: stamp(1000 + b * 10 + j, cl),
+              }
+            })
+            await push(w, cl, mutations)
+          }
+        }),
+      )
+      done = true
+      await puller
+      expect(pages).toBeGreaterThan(0)
+      for (const t of [items, stock]) {
+        const stored = await readAll(
+          w,
+          t,
+          keys.map((id) => ({ id })),
+        )
+        for (const [k, row] of stored) expect(seen.get(`${t.name}:${k}`), `${t.name} ${k}`).toBe(row.hlc)
+      }
+    })
+
+    it('records manual conflicts, lists and deletes them', async () => {
+      const [a = 0] = ids(1)
+      const cl = client()
+      await push(w, cl, [
+        {
+          seq: 1,
+          table: 'people',
+          op: 'upsert',
+          key: { id: a },
+          values: { name: 'new', qty: 1 },
+          hlc: stamp(50, cl),
+        },
+      ])
+      const r = await push(w, cl, [
+        {
+          seq: 2,
+          table: 'people',
+          op: 'upsert',
+          key: { id: a },
+          values: { name: 'older' },
+          hlc: stamp(40, cl),
+        },
+        {
+          seq: 3,
+          table: 'people',
+          op: 'upsert',
+          key: { id: a },
+          values: { name: 'new' },
+          hlc: stamp(30, cl),
+        },
+      ])
+      expect(r.results.map((x) => x.status)).toEqual(['conflict', 'stale'])
+      expect(r.results[0]?.row).toEqual({ id: a, name: 'new', qty: 1 })
+      const list = (await w.conflicts()).filter((c) => c.key.id === a)
+      expect(list).toEqual([
+        {
+          id: expect.anything(),
+          table: 'people',
+          key: { id: a },
+          stored: { id: a, name: 'new', qty: 1 },
+          incoming: { id: a, name: 'older' },
+          hlc: stamp(40, cl),
+          detectedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        },
+      ])
+      const id = String(list[0]?.id)
+      expect(await w.deleteConflict(id)).toBe(true)
+      expect(await w.deleteConflict(id)).toBe(false)
+      expect(await w.deleteConflict('999999999')).toBe(false)
+      expect((await w.conflicts()).some((c) => c.key.id === a)).toBe(false)
+    })
+
+    it('writes one audit event per push, newest first', async () => {
+      const cl = client()
+      const [a = 0] = ids(1)
+      await push(w, cl, [
+        { seq: 1, table: 'items', op: 'upsert', key: { id: a }, values: { name: 'e' }, hlc: stamp(1, cl) },
+        { seq: 2, table: 'nope', op: 'upsert', key: { id: a }, hlc: stamp(2, cl) },
+      ])
+      await push(w, cl, [{ seq: 2, table: 'items', op: 'delete', key: { id: a }, hlc: stamp(3, cl) }])
+      const events = (await w.events(50)).filter((e) => e.clientId === cl)
+      expect(
+        events.map((e) => [e.mutations, e.applied, e.rejected, e.duplicate, e.stale, e.conflict]),
+      ).toEqual([
+        [1, 0, 0, 1, 0, 0],
+        [2, 1, 1, 0, 0, 0],
+      ])
+      expect(Number(events[0]?.id)).toBeGreaterThan(Number(events[1]?.id))
+      expect(events[0]?.durationMs).toBeGreaterThanOrEqual(0)
+      expect(Number.isNaN(Date.parse(events[0]?.receivedAt ?? ''))).toBe(false)
+      expect((await w.events(1)).length).toBe(1)
+    })
+
+    it('scopes pull, digest and composite keys by tenant', async () => {
+      const cl = client()
+      const doc = `d${ids(1)[0]}`
+      await push(w, cl, [
+        {
+          seq: 1,
+          table: 'docs',
+          op: 'upsert',
+          key: { org: 'acme', doc },
+          values: { body: 'a' },
+          hlc: stamp(1, cl),
+        },
+        {
+          seq: 2,
+          table: 'docs',
+          op: 'upsert',
+          key: { org: 'globex', doc },
+          values: { body: 'g' },
+          hlc: stamp(2, cl),
+        },
+      ])
+      const acme = await pullAll(w, [docs], 0n, 1000, 'acme')
+      expect(acme.changes.filter((c) => c.key.doc === doc).map((c) => c.row)).toEqual([
+        { org: 'acme', doc, body: 'a' },
+      ])
+      const all = await pullAll(w, [docs])
+      expect(all.changes.filter((c) => c.key.doc === doc)).toHaveLength(2)
+      const digest = await w.digestEntries(docs, 'globex')
+      expect(digest.filter((e) => e.key.doc === doc)).toEqual([
+        { key: { org: 'globex', doc }, hlc: stamp(2, cl) },
+      ])
+    })
+
+    it('returns digest entries for live rows with their stamps', async () => {
+      const cl = client()
+      const [a = 0, b = 0] = ids(2)
+      await push(w, cl, [
+        { seq: 1, table: 'stock', op: 'upsert', key: { id: a }, values: { hi: 1 }, hlc: stamp(7, cl) },
+        { seq: 2, table: 'stock', op: 'upsert', key: { id: b }, values: { hi: 2 }, hlc: stamp(8, cl) },
+        { seq: 3, table: 'stock', op: 'delete', key: { id: b }, hlc: stamp(9, cl) },
+      ])
+      const entries = (await w.digestEntries(stock)).filter((e) => e.key.id === a || e.key.id === b)
+      expect(entries).toEqual([{ key: { id: a }, hlc: stamp(7, cl) }])
+    })
+
+    it('takes nothing from a write transaction that fails', async () => {
+      const [a = 0] = ids(1)
+      const cl = client()
+      const before = (await pullAll(w, [items])).last
+      await expect(
+        w.write(async (tx) => {
+          await tx.writeRows(items, [
+            {
+              key: { id: a },
+              row: { values: { id: a, name: 'x' }, hlc: stamp(1, cl), deleted: false },
+              clientId: cl,
+            },
+          ])
+          await tx.setLastSeq(cl, 99, undefined)
+          throw new Error('boom')
+        }),
+      ).rejects.toThrow('boom')
+      expect((await readAll(w, items, [{ id: a }])).size).toBe(0)
+      expect(await w.write((tx) => tx.lastSeq(cl))).toBe(0)
+      expect((await pullAll(w, [items], before)).changes).toEqual([])
+    })
+
+    it('records the owner of a client once', async () => {
+      const cl = client()
+      await w.write((tx) => tx.setLastSeq(cl, 1, 'alice'))
+      await w.write((tx) => tx.setLastSeq(cl, 2, 'bob'))
+      expect(await w.write((tx) => tx.clientOwner(cl))).toBe('alice')
+      expect(await w.write((tx) => tx.lastSeq(cl))).toBe(2)
+      expect(await w.write((tx) => tx.clientOwner(`${cl}-unknown`))).toBeUndefined()
+    })
+
+    it('prunes old events and old tombstones, keeping live rows', async () => {
+      const fresh = await target.open(schema)
+      try {
+        await fresh.migrate()
+        const now = Date.now()
+        const cl = 'pruner'
+        const oldStamp = formatHlc({ wall: now - 3_600_000, counter: 0, node: cl })
+        const newStamp = formatHlc({ wall: now - 1000, counter: 0, node: cl })
+        await push(fresh, cl, [
+          { seq: 1, table: 'items', op: 'upsert', key: { id: 1 }, values: { name: 'live' }, hlc: oldStamp },
+          { seq: 2, table: 'items', op: 'delete', key: { id: 2 }, hlc: oldStamp },
+          { seq: 3, table: 'items', op: 'delete', key: { id: 3 }, hlc: newStamp },
+        ])
+        for (let s = 4; s < 9; s++) await push(fresh, cl, [])
+        await fresh.prune({ keepEvents: 3, now })
+        expect((await fresh.events(100)).length).toBe(3)
+        await fresh.prune({ maxAgeMs: 60_000, now })
+        const left = await readAll(fresh, items, [{ id: 1 }, { id: 2 }, { id: 3 }])
+        expect([...left.values()].map((r) => [r.values.id, r.deleted])).toEqual([
+          [1, false],
+          [3, true],
+        ])
+        await fresh.prune({ maxAgeMs: 60_000, now: now + 3_600_000 })
+        expect((await fresh.events(100)).length).toBe(0)
+      } finally {
+        await fresh.close()
+      }
+    })
+
+    it('migrates idempotently and adds columns when the schema grows, keeping data', async () => {
+      let store = await target.open(schema)
+      await store.migrate()
+      await store.migrate()
+      await push(store, 'grow', [
+        {
+          seq: 1,
+          table: 'items',
+          op: 'upsert',
+          key: { id: 1 },
+          values: { name: 'kept' },
+          hlc: stamp(1, 'grow'),
+        },
+      ])
+      const grown = defineSchema({
+        ...schema.spec,
+        tables: {
+          ...schema.spec.tables,
+          items: {
+            ...schema.spec.tables.items,
+            columns: { ...schema.spec.tables.items.columns, extra: { type: 'integer' } },
+          },
+          added: { primaryKey: ['id'], columns: { id: { type: 'integer' }, v: { type: 'text' } } },
+        },
+      })
+      store = await target.reopen(store, grown)
+      try {
+        await store.migrate()
+        await store.migrate()
+        const t = grown.table('items')
+        const kept = (await readAll(store, t, [{ id: 1 }])).get(canonicalKey(t, { id: 1 }))
+        expect(kept?.values).toMatchObject({ id: 1, name: 'kept', extra: null })
+        const r = await push(store, 'grow', [
+          {
+            seq: 2,
+            table: 'items',
+            op: 'upsert',
+            key: { id: 1 },
+            values: { extra: 5 },
+            hlc: stamp(2, 'grow'),
+          },
+          { seq: 3, table: 'added', op: 'upsert', key: { id: 1 }, values: { v: 'x' }, hlc: stamp(3, 'grow') },
+        ])
+        expect(r.results.map((x) => x.status)).toEqual(['applied', 'applied'])
+        expect(r.lastSeq).toBe(3)
+        const after = (await readAll(store, t, [{ id: 1 }])).get(canonicalKey(t, { id: 1 }))
+        expect(after?.values).toMatchObject({ id: 1, name: 'kept', extra: 5 })
+      } finally {
+        await store.close()
+      }
+    })
+  })
+}
