@@ -10,19 +10,21 @@ process.env.CLOUDFLARE_CF_FETCH_ENABLED = 'false'
 
 export interface D1Harness {
   readonly mf: Miniflare
-  /** A proxy to the D1 database inside workerd; adapters use it directly from Node. */
+  /** A proxy to the D1 database `DB` inside workerd; adapters use it directly from Node. */
   readonly db: D1Database
+  /** Another, separate database (`DB1` … `DB{extra}`), for suites that keep several stores open. */
+  database(index: number): Promise<D1Database>
   /** Drops every table, index and trigger, for a fresh database without restarting workerd. */
   wipe(): Promise<void>
   dispose(): Promise<void>
 }
 
-/** Starts workerd with one D1 database bound as `DB` and a no-op worker. */
-export async function startD1(): Promise<D1Harness> {
+/** Starts workerd with a D1 database bound as `DB` (and `extra` more) and a no-op worker. */
+export async function startD1(extra = 0): Promise<D1Harness> {
   const mf = new Miniflare({
     modules: true,
     script: 'export default { fetch() { return new Response(null, { status: 204 }) } }',
-    d1Databases: ['DB'],
+    d1Databases: ['DB', ...Array.from({ length: extra }, (_, i) => `DB${i + 1}`)],
     cf: false,
     host: '127.0.0.1',
     port: 0,
@@ -32,6 +34,11 @@ export async function startD1(): Promise<D1Harness> {
   return {
     mf,
     db,
+    async database(index) {
+      if (!Number.isInteger(index) || index < 1 || index > extra)
+        throw new Error(`only DB1 … DB${extra} were started`)
+      return (await mf.getD1Database(`DB${index}`)) as unknown as D1Database
+    },
     async wipe() {
       const { results } = await db
         .prepare(
