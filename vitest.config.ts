@@ -19,6 +19,8 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
+          // one PostgreSQL server for the run (Debian's, as the postgres user), or EDDY_PG_URL
+          globalSetup: ['test/setup/postgres.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
