@@ -41,8 +41,8 @@ interface MetaRow {
 export interface Outbox {
   /** Stores one group (one record); `park` holds it back for a hybrid schedule. Returns its seqs (empty when parked). */
   add(muts: readonly NewMutation[], opts: { park: boolean }): Promise<number[]>
-  /** A fresh seq for a write that bypasses the queue (write-through); `queued` tells whether older queued mutations exist. */
-  allocate(): Promise<{ seq: number; queued: boolean }>
+  /** `n` fresh consecutive seqs (from `first`) for writes that bypass the queue (write-through); `queued` tells whether older queued mutations exist. */
+  allocate(n: number): Promise<{ first: number; queued: boolean }>
   /** The oldest queued mutations, about `limit` of them, never splitting a group unless it alone exceeds `limit`. */
   peek(limit: number): Promise<Mutation[]>
   /** Removes the given seqs from the queue and files the rejected ones, in one transaction. */
@@ -112,11 +112,11 @@ export function openOutbox(dbName: string): Outbox {
       })
     },
 
-    allocate() {
+    allocate(n) {
       return db.transaction('rw', [db.queue, db.meta], async () => {
-        const seq = await allocateRange(1)
+        const first = await allocateRange(n)
         const queued = (await db.queue.count()) > 0
-        return { seq, queued }
+        return { first, queued }
       })
     },
 
