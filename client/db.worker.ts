@@ -24,10 +24,12 @@ export interface WorkerOpenOptions {
   name: string
   persistence: Persistence
   autoSync: boolean
-  token?: (() => Promise<string | undefined>) & ProxyMarked
-  onStatus: ((s: Status) => void) & ProxyMarked
-  onChange: ((e: ChangeEvent) => void) & ProxyMarked
 }
+
+/** Callbacks into the page; Comlink proxies them only as top-level arguments. */
+type TokenFn = (() => Promise<string | undefined>) & ProxyMarked
+type StatusFn = ((s: Status) => void) & ProxyMarked
+type ChangeFn = ((e: ChangeEvent) => void) & ProxyMarked
 
 export interface WorkerOpened {
   clientId: string
@@ -45,7 +47,12 @@ function live(): Engine {
 }
 
 const api = {
-  async open(o: WorkerOpenOptions): Promise<WorkerOpened> {
+  async open(
+    o: WorkerOpenOptions,
+    onStatus: StatusFn,
+    onChange: ChangeFn,
+    token: TokenFn | undefined,
+  ): Promise<WorkerOpened> {
     if (engine !== undefined) throw new EddyError('invalid_config', 'the Eddy worker is already open')
     const schema = defineSchema(o.spec)
     opened = await openPersistentCache({
@@ -60,15 +67,15 @@ const api = {
         cache: opened.cache,
         dbName: o.name,
         autoSync: o.autoSync,
-        ...(o.token === undefined ? {} : { token: o.token }),
+        ...(token === undefined ? {} : { token: () => token() }),
       })
     } catch (e) {
       await opened.cache.close().catch(() => undefined)
       opened = undefined
       throw e
     }
-    engine.on('status', (s) => void o.onStatus(s))
-    engine.on('change', (e) => void o.onChange(e))
+    engine.on('status', (s) => void onStatus(s))
+    engine.on('change', (e) => void onChange(e))
     return { clientId: engine.clientId, status: engine.status(), persistence: opened.persistence }
   },
   put: (table: string, row: Row) => live().put(table, row),

@@ -72,21 +72,23 @@ export async function createEddy(opts: EddyOptions): Promise<Eddy> {
 
   let opened: Awaited<ReturnType<WorkerApi['open']>>
   try {
-    opened = await remote.open({
-      url: new URL(opts.url, location.href).href,
-      spec: opts.schema.spec,
-      name: opts.name ?? 'eddy',
-      persistence: opts.persistence ?? 'auto',
-      autoSync: opts.autoSync ?? true,
-      ...(opts.token === undefined ? {} : { token: proxy(opts.token) }),
-      onStatus: proxy((s: Status) => {
+    opened = await remote.open(
+      {
+        url: new URL(opts.url, location.href).href,
+        spec: opts.schema.spec,
+        name: opts.name ?? 'eddy',
+        persistence: opts.persistence ?? 'auto',
+        autoSync: opts.autoSync ?? true,
+      },
+      proxy((s: Status) => {
         current = s
         for (const l of [...statusListeners]) l(s)
       }),
-      onChange: proxy((e: ChangeEvent) => {
+      proxy((e: ChangeEvent) => {
         for (const l of [...changeListeners]) l(e)
       }),
-    })
+      opts.token === undefined ? undefined : proxy(opts.token),
+    )
   } catch (e) {
     worker.terminate()
     throw e

@@ -5,6 +5,11 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { extname, join, normalize, resolve } from 'node:path'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import { demoSchema } from '../../demo/schema.ts'
+import { createSyncApp } from '../../edge/app.ts'
+import { openDuckDbWarehouse } from '../../edge/duckdb-warehouse.ts'
+import type { Warehouse } from '../../edge/warehouse.ts'
+import type { Schema } from '../../shared/schema.ts'
 
 /**
  * The Chromium harness: the pages built once with Vite, one loopback HTTP server that serves them
@@ -45,12 +50,18 @@ const TYPES: Record<string, string> = {
 
 export type FetchHandler = (req: Request) => Promise<Response> | Response
 
+/** An interceptor's answer that cuts the connection without a response (a network failure). */
+export const DROP = 'drop' as const
+export type Interceptor = (
+  req: Request,
+) => Promise<Response | typeof DROP | undefined> | Response | typeof DROP | undefined
+
 export interface TestServer {
   readonly origin: string
   /** Replaces the `/sync` handler (the edge); null answers 503. */
   setEdge(edge: FetchHandler | null): void
   /** Runs before the edge for every `/sync` request; a Response short-circuits it. */
-  setInterceptor(fn: ((req: Request) => Promise<Response | undefined> | Response | undefined) | null): void
+  setInterceptor(fn: Interceptor | null): void
   close(): Promise<void>
 }
 
@@ -81,7 +92,7 @@ async function send(res: ServerResponse, r: Response): Promise<void> {
 
 export async function startServer(dist = DIST): Promise<TestServer> {
   let edge: FetchHandler | null = null
-  let interceptor: ((req: Request) => Promise<Response | undefined> | Response | undefined) | null = null
+  let interceptor: Interceptor | null = null
   let origin = ''
   const server = createServer((req, res) => {
     void (async () => {
@@ -89,6 +100,10 @@ export async function startServer(dist = DIST): Promise<TestServer> {
       if (url.pathname === '/sync' || url.pathname.startsWith('/sync/')) {
         const request = await toRequest(req, origin)
         const early = interceptor ? await interceptor(request.clone()) : undefined
+        if (early === DROP) {
+          res.destroy()
+          return
+        }
         if (early) return send(res, early)
         if (!edge)
           return send(
@@ -175,4 +190,21 @@ export async function openPage(context: BrowserContext | Browser, url: string, r
   const title = await page.title()
   if (title !== ready) throw new Error(`page ${url} failed: ${title} ${errors.join('; ')}`)
   return page
+}
+
+export interface TestEdge {
+  readonly warehouse: Warehouse
+  readonly fetch: FetchHandler
+  close(): Promise<void>
+}
+
+/** The real edge (`createSyncApp`) over an in-memory DuckDB warehouse, in this process. */
+export async function startEdge(
+  schema: Schema = demoSchema,
+  warehouseSchema: Schema = schema,
+): Promise<TestEdge> {
+  const warehouse = await openDuckDbWarehouse({ schema: warehouseSchema })
+  await warehouse.migrate()
+  const app = createSyncApp({ schema, warehouse, onError: () => undefined })
+  return { warehouse, fetch: (req) => app.fetch(req), close: () => warehouse.close() }
 }
