@@ -374,6 +374,8 @@ describe('engine: sync between clients', () => {
     })
     await a.engine.sync()
     expect(await a.engine.divergence('orders')).toEqual({ diverged: 0 })
+    // b pulls first, so its stamp follows a's (in the same millisecond it could otherwise lose, stale).
+    await b.engine.sync()
     await b.engine.put('orders', order(ids[3] ?? '', { status: 'cancelled' }))
     await b.engine.sync()
     const digestsBefore = edge.hits.get('/sync/digest') ?? 0
