@@ -151,7 +151,7 @@ describe('createEddy in Chromium', () => {
         name: 'Grace',
         email: 'grace@example.com',
       })
-      let invalid: { code: string; field?: string } | undefined
+      let invalid: { code: string; field: string | undefined } | undefined
       try {
         await eddy.put('orders', { order_id: 'not-a-uuid', customer_id: 1, total_amount: '1.00' })
       } catch (e) {
