@@ -239,6 +239,28 @@ describe('auth and tenants', () => {
       expect(res.status).toBe(200)
       const pulled = await store.pull({ tables: [notesNoOrg.table('tasks')], afterVersion: 0n, limit: 10 })
       expect(pulled.changes[0]?.row).toEqual({ id: 1, org: 'acme', title: 't' })
+      // another tenant may not touch that row through a key that does not name the tenant
+      const globex = await token({ tenant: 'globex' }, { sub: 'g2' })
+      const res2 = await a.request('/sync/push', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${globex}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          clientId: 'tab-g',
+          mutations: [
+            {
+              seq: 1,
+              table: 'tasks',
+              op: 'upsert',
+              key: { id: 1 },
+              values: { title: 'mine now' },
+              hlc: stamp(2, 'tab-g'),
+            },
+          ],
+        }),
+      })
+      expect(res2.status).toBe(403)
+      const after = await store.pull({ tables: [notesNoOrg.table('tasks')], afterVersion: 0n, limit: 10 })
+      expect(after.changes.map((c) => c.row)).toEqual([{ id: 1, org: 'acme', title: 't' }])
     } finally {
       await store.close()
     }
