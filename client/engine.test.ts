@@ -1,9 +1,11 @@
 import 'fake-indexeddb/auto'
+import { SignJWT } from 'jose'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { demoSchema } from '../demo/schema.ts'
 import { EddyError } from '../shared/errors.ts'
 import { defineSchema } from '../shared/schema.ts'
 import { createEngine, type Engine, type EngineOptions } from './engine.ts'
+import { backoffDelay } from './sync-engine.ts'
 import { startEdge, type TestEdge } from './testing/edge.ts'
 import { MemoryCache } from './testing/memory-cache.ts'
 
@@ -13,8 +15,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 
-async function edgeFor(schema = demoSchema): Promise<TestEdge> {
-  const edge = await startEdge(schema)
+async function edgeFor(options: Parameters<typeof startEdge>[1] = {}): Promise<TestEdge> {
+  const edge = await startEdge(demoSchema, options)
   cleanups.push(() => edge.close())
   return edge
 }
@@ -409,5 +411,63 @@ describe('engine: events', () => {
     stop()
     await engine.put('orders', order(uuid()))
     expect(seen.at(-1)).toBe(1)
+  })
+})
+
+describe('engine: durability and failures', () => {
+  it('keeps pending writes and the clock across a reload, even when the wall clock went back', async () => {
+    const edge = await edgeFor()
+    const dbName = `engine-test-${process.pid}-${n++}`
+    const id = uuid()
+    const first = await engineOn(edge, { dbName, now: () => 10_000_000 })
+    await first.engine.put('orders', order(id, { status: 'paid' }))
+    const stamp1 = (await first.cache.query('SELECT _hlc FROM orders'))[0]?._hlc
+    await first.engine.close()
+    const second = await engineOn(edge, { dbName, now: () => 5_000_000 })
+    expect(second.engine.clientId).toBe(first.engine.clientId)
+    expect(second.engine.status().pending).toBe(1)
+    await second.engine.put('orders', order(id, { status: 'shipped' }))
+    const stamp2 = (await second.cache.query('SELECT _hlc FROM orders'))[0]?._hlc
+    expect(String(stamp2) > String(stamp1)).toBe(true)
+    expect(await second.engine.sync()).toMatchObject({ pushed: 2, applied: 2 })
+    expect(await edge.row('orders', { order_id: id })).toMatchObject({ status: 'shipped' })
+  })
+
+  it('surfaces a 4xx answer in status().lastError and recovers once the cause is fixed', async () => {
+    const secret = 'test-secret-of-at-least-32-bytes-long!!'
+    const edge = await edgeFor({ auth: { secret } })
+    let token: string | undefined
+    const { engine } = await engineOn(edge, { autoSync: true, token: async () => token })
+    const id = uuid()
+    await engine.put('orders', order(id))
+    await vi.waitFor(() => expect(engine.status().lastError).toMatchObject({ code: 'unauthorized' }), {
+      timeout: 5000,
+    })
+    expect(engine.status().pending).toBe(1)
+    token = await new SignJWT({ sub: 'user-1' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(secret))
+    engine.setOnline(false)
+    engine.setOnline(true) // coming back online retries at once
+    await vi.waitFor(() => expect(engine.status().pending).toBe(0), { timeout: 5000 })
+    // the pass ends with a pull; its success clears the error
+    await vi.waitFor(() => expect(engine.status().lastError).toBeNull(), { timeout: 5000 })
+    expect(await edge.row('orders', { order_id: id })).not.toBeNull()
+  })
+
+  it('halves its batches when the edge answers 413 too_large', async () => {
+    const edge = await edgeFor({ limits: { maxMutations: 2 } })
+    const { engine } = await engineOn(edge)
+    const ids = Array.from({ length: 5 }, () => uuid())
+    for (const id of ids) await engine.put('orders', order(id))
+    expect(await engine.sync()).toMatchObject({ pushed: 5, applied: 5 })
+    for (const id of ids) expect(await edge.row('orders', { order_id: id })).not.toBeNull()
+  })
+
+  it('backs off exponentially with jitter, capped', () => {
+    expect(backoffDelay(1, () => 0)).toBe(500)
+    expect(backoffDelay(1, () => 0.999_999)).toBe(1000)
+    expect(backoffDelay(4, () => 0)).toBe(4000)
+    expect(backoffDelay(30, () => 0)).toBe(30_000)
   })
 })

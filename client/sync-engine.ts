@@ -19,6 +19,12 @@ const PULL_LIMIT = 1000
 const BACKOFF_BASE_MS = 1000
 const BACKOFF_MAX_MS = 60_000
 
+/** Exponential backoff with jitter: base × 2^(failures−1), capped, times a factor in [0.5, 1). */
+export function backoffDelay(failures: number, random: () => number): number {
+  const exp = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, failures - 1))
+  return Math.round(exp * (0.5 + random() / 2))
+}
+
 export interface SyncDeps {
   schema: Schema
   cache: LocalCache
@@ -270,9 +276,6 @@ export function createSyncEngine(d: SyncDeps): SyncEngine {
       return diverged
     },
 
-    backoffMs(failures) {
-      const exp = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, failures - 1))
-      return Math.round(exp * (0.5 + d.random() / 2))
-    },
+    backoffMs: (failures) => backoffDelay(failures, d.random),
   }
 }

@@ -1,4 +1,4 @@
-import { createSyncApp } from '../../edge/app.ts'
+import { createSyncApp, type SyncAppOptions } from '../../edge/app.ts'
 import { openDuckDbWarehouse } from '../../edge/duckdb-warehouse.ts'
 import type { Warehouse } from '../../edge/warehouse.ts'
 import type { Schema } from '../../shared/schema.ts'
@@ -22,10 +22,13 @@ export interface TestEdge {
   close(): Promise<void>
 }
 
-export async function startEdge(schema: Schema): Promise<TestEdge> {
+export async function startEdge(
+  schema: Schema,
+  options: Omit<SyncAppOptions, 'schema' | 'warehouse'> = {},
+): Promise<TestEdge> {
   const warehouse = await openDuckDbWarehouse({ schema })
   await warehouse.migrate()
-  const app = createSyncApp({ schema, warehouse, onError: () => {} })
+  const app = createSyncApp({ onError: () => {}, ...options, schema, warehouse })
   const base = 'http://edge.test/sync'
   const hits = new Map<string, number>()
   const pushers: string[] = []
