@@ -12,6 +12,10 @@ export interface RunningPostgres {
   readonly url: string
   /** Stops the server and removes its folder (a no-op for a server given by `EDDY_PG_URL`). */
   stop(): Promise<void>
+  /** Stops the server but keeps its data, to simulate an outage (own servers only). */
+  halt(): Promise<void>
+  /** Starts a halted server again on the same port. */
+  resume(): Promise<void>
 }
 
 /** A free loopback port: the kernel picks one, and we release it for the server to take. */
@@ -25,6 +29,16 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(port))
     })
   })
+}
+
+/** Whether Debian's PostgreSQL server is installed here (so a test may start its own). */
+export function hasLocalPostgres(): boolean {
+  try {
+    binDir()
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** The newest installed Debian PostgreSQL's bin folder. */
@@ -46,9 +60,14 @@ function binDir(): string {
  * free loopback port, as the `postgres` user when we are root (the server refuses to run as root).
  * With `EDDY_PG_URL` set, that server is used instead and nothing is started.
  */
-export async function startPostgres(): Promise<RunningPostgres> {
+export async function startPostgres(opts: { ownServer?: boolean } = {}): Promise<RunningPostgres> {
   const given = process.env.EDDY_PG_URL
-  if (given !== undefined && given !== '') return { url: given, stop: async () => {} }
+  if (given !== undefined && given !== '' && opts.ownServer !== true) {
+    const cannot = async (): Promise<void> => {
+      throw new Error('a server given by EDDY_PG_URL cannot be halted')
+    }
+    return { url: given, stop: async () => {}, halt: cannot, resume: cannot }
+  }
   const bin = binDir()
   const asRoot = process.getuid?.() === 0
   const dir = mkdtempSync(join(tmpdir(), 'eddy-pg-'))
@@ -65,8 +84,12 @@ export async function startPostgres(): Promise<RunningPostgres> {
       : run(join(bin, tool), args, { cwd: dir })
   await pg('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'])
   const port = await freePort()
-  const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off`
-  await pg('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start'])
+  // fsync=off: fast, and still safe when only the server process dies (the outage test kills it)
+  const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off`
+  const start = async (): Promise<void> => {
+    await pg('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start'])
+  }
+  await start()
   const stop = async (): Promise<void> => {
     try {
       await pg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop'])
@@ -80,7 +103,14 @@ export async function startPostgres(): Promise<RunningPostgres> {
     await stop()
     throw e
   }
-  return { url: `postgres://postgres@127.0.0.1:${port}/eddy`, stop }
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/eddy`,
+    stop,
+    halt: async () => {
+      await pg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop'])
+    },
+    resume: start,
+  }
 }
 
 declare module 'vitest' {
