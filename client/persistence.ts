@@ -41,8 +41,30 @@ export function resolvePersistence(p: Persistence): ResolvedPersistence {
   return typeof indexedDB === 'object' ? 'idb' : 'memory'
 }
 
+/**
+ * OPFS allows one open handle per file, so one worker per profile owns the database file: the
+ * one holding the Web Lock `<name>:cache-file` (held until the cache closes, released by the
+ * browser if the tab dies). Another tab of the profile gets an in-memory cache of its own; its
+ * engine fills it by pulling, as it does for every non-leader tab.
+ */
+async function claimFile(name: string): Promise<(() => void) | undefined> {
+  const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks
+  if (locks === undefined) return () => {}
+  return new Promise((granted) => {
+    void locks.request(`${name}:cache-file`, { ifAvailable: true }, (lock) => {
+      if (lock === null) {
+        granted(undefined)
+        return
+      }
+      return new Promise<void>((release) => granted(release))
+    })
+  })
+}
+
 export async function openPersistentCache(opts: OpenCacheOptions): Promise<OpenedCache> {
-  const persistence = resolvePersistence(opts.persistence)
+  let persistence = resolvePersistence(opts.persistence)
+  const release = persistence === 'memory' ? undefined : await claimFile(opts.name)
+  if (release === undefined) persistence = 'memory'
   const db: AsyncDuckDB = await startDuckDb(
     persistence === 'opfs' ? `opfs://${opts.name}.duckdb` : ':memory:',
   )
@@ -82,6 +104,7 @@ export async function openPersistentCache(opts: OpenCacheOptions): Promise<Opene
       flusher.cancel()
       await inner.close()
       await db.terminate()
+      release?.()
     },
   }
   return { cache, persistence, flush: () => flusher.now() }

@@ -1,7 +1,9 @@
 import type { Browser, Page } from 'playwright-core'
 import * as v from 'valibot'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { pullResponse } from '../../shared/protocol.ts'
+import { demoSchema } from '../../demo/schema.ts'
+import { eventsResponse, pullResponse } from '../../shared/protocol.ts'
+import { defineSchema, type Schema } from '../../shared/schema.ts'
 import type { TestPageWindow } from '../../test/browser/page/main.ts'
 import {
   DROP,
@@ -36,8 +38,8 @@ afterAll(async () => {
   await server?.close()
 })
 
-async function freshEdge(): Promise<TestEdge> {
-  edge = await startEdge()
+async function freshEdge(schema: Schema = demoSchema): Promise<TestEdge> {
+  edge = await startEdge(schema)
   server.setEdge(edge.fetch)
   return edge
 }
@@ -53,6 +55,29 @@ async function pullAll(
 ): Promise<Array<{ key: Record<string, unknown>; row: Record<string, unknown> | null }>> {
   const res = await edge.fetch(new Request(`${server.origin}/sync/pull?tables=${table}`))
   return v.parse(pullResponse, await res.json()).changes
+}
+
+async function events(): Promise<v.InferOutput<typeof eventsResponse>['events']> {
+  const res = await edge.fetch(new Request(`${server.origin}/sync/events?limit=100`))
+  return v.parse(eventsResponse, await res.json()).events
+}
+
+/** A write by another client, straight to the edge. */
+async function pushAs(
+  clientId: string,
+  table: string,
+  key: Record<string, unknown>,
+  values: Record<string, unknown>,
+) {
+  const hlc = `${String(Date.now()).padStart(15, '0')}:00000:${clientId}`
+  const res = await edge.fetch(
+    new Request(`${server.origin}/sync/push`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ clientId, mutations: [{ seq: 1, table, op: 'upsert', key, values, hlc }] }),
+    }),
+  )
+  expect(res.status).toBe(200)
 }
 
 const order = (id: string, extra: Record<string, unknown> = {}) => ({
@@ -166,5 +191,183 @@ describe('createEddy in Chromium', () => {
     expect(out.pending).toBe(0)
     expect((await pullAll('customers')).map((c) => c.key.customer_id)).toEqual([2])
     await page.close()
+  })
+
+  it('reloads an invalidate-on-write table lazily: the first query after a local write pulls first', async () => {
+    await freshEdge()
+    const page = await openPage(browser, pageUrl(uniqueName(), '&autoSync=0'), 'eddy ready')
+    await pushAs('other', 'metrics', { metric_id: 'm-remote' }, { value: 1.5 })
+    const before = await page.evaluate(() =>
+      (window as unknown as TestPageWindow).eddy.query('SELECT metric_id FROM metrics ORDER BY 1'),
+    )
+    const after = await page.evaluate(async () => {
+      const { eddy } = window as unknown as TestPageWindow
+      await eddy.put('metrics', { metric_id: 'm-local', value: 2.25 })
+      return eddy.query('SELECT metric_id, value FROM metrics ORDER BY 1')
+    })
+    // not stale yet, and no background loop: the remote row is not there
+    expect(before).toEqual([])
+    expect(after).toEqual([
+      { metric_id: 'm-local', value: 2.25 },
+      { metric_id: 'm-remote', value: 1.5 },
+    ])
+    await page.close()
+  })
+
+  it('lists writes the edge rejects, never resends them, and clears the list on request', async () => {
+    // the edge's schema is stricter than the page's: it refuses 'cancelled'
+    const strict = defineSchema({
+      tables: {
+        ...demoSchema.spec.tables,
+        orders: {
+          ...demoSchema.spec.tables.orders,
+          columns: {
+            ...demoSchema.spec.tables.orders.columns,
+            status: { type: 'text', validators: [{ type: 'enum', allowedValues: ['pending', 'paid'] }] },
+          },
+        },
+      },
+    })
+    await freshEdge(strict)
+    const page = await openPage(browser, pageUrl(uniqueName(), '&autoSync=0'), 'eddy ready')
+    const out = await page.evaluate(
+      async ({ good, bad }) => {
+        const { eddy } = window as unknown as TestPageWindow
+        await eddy.put('orders', good)
+        await eddy.put('orders', bad)
+        const report = await eddy.sync()
+        const rejected = await eddy.rejected()
+        const count = eddy.status().rejected
+        const second = await eddy.sync()
+        await eddy.clearRejected()
+        return {
+          report,
+          rejected,
+          count,
+          second,
+          cleared: await eddy.rejected(),
+          pending: eddy.status().pending,
+        }
+      },
+      { good: order(uuid(10)), bad: order(uuid(11), { status: 'cancelled' }) },
+    )
+    expect(out.report).toMatchObject({ pushed: 2, applied: 1, rejected: 1 })
+    expect(out.rejected).toHaveLength(1)
+    expect(out.rejected[0]).toMatchObject({
+      table: 'orders',
+      op: 'upsert',
+      key: { order_id: uuid(11) },
+      error: { code: 'invalid_value', field: 'status' },
+    })
+    expect(out.count).toBe(1)
+    expect(out.second).toMatchObject({ pushed: 0 })
+    expect(out.cleared).toEqual([])
+    expect(out.pending).toBe(0)
+    expect((await pullAll('orders')).map((c) => c.key.order_id)).toEqual([uuid(10)])
+    await page.close()
+  })
+
+  it("two tabs of one profile: one leader, both see each other's writes, no duplicate pushes", async () => {
+    await freshEdge()
+    const context = await browser.newContext()
+    const name = uniqueName()
+    const a = await openPage(context, pageUrl(name), 'eddy ready')
+    const b = await openPage(context, pageUrl(name), 'eddy ready')
+    const info = async (p: Page) =>
+      p.evaluate(() => {
+        const { eddy } = window as unknown as TestPageWindow
+        return { clientId: eddy.clientId, leader: eddy.status().leader, persistence: eddy.persistence }
+      })
+    const [ia, ib] = [await info(a), await info(b)]
+    expect(ia.clientId).toBe(ib.clientId)
+    expect([ia.leader, ib.leader].filter(Boolean)).toHaveLength(1)
+    expect([ia.persistence, ib.persistence].sort()).toEqual(['memory', 'opfs'])
+    const seen = (p: Page, id: string) =>
+      p.waitForFunction(
+        async (id) =>
+          (
+            await (window as unknown as TestPageWindow).eddy.query(
+              'SELECT 1 FROM orders WHERE order_id = ?',
+              [id],
+            )
+          ).length === 1,
+        id,
+        { timeout: 15_000, polling: 100 },
+      )
+    await a.evaluate((row) => (window as unknown as TestPageWindow).eddy.put('orders', row), order(uuid(20)))
+    await seen(b, uuid(20))
+    await b.evaluate((row) => (window as unknown as TestPageWindow).eddy.put('orders', row), order(uuid(21)))
+    await seen(a, uuid(21))
+    await waitStatus(a, 's.pending === 0')
+    const evs = await events()
+    expect(evs.reduce((sum, e) => sum + e.applied, 0)).toBe(2)
+    expect(evs.reduce((sum, e) => sum + e.duplicate, 0)).toBe(0)
+    expect((await pullAll('orders')).map((c) => c.key.order_id).sort()).toEqual([uuid(20), uuid(21)])
+    await context.close()
+  })
+
+  it('resends after the page closed mid-push; the edge answers duplicate and applies it once', async () => {
+    await freshEdge()
+    const context = await browser.newContext()
+    const name = uniqueName()
+    let applied: () => void = () => {}
+    const firstPushApplied = new Promise<void>((r) => {
+      applied = r
+    })
+    let closed: () => void = () => {}
+    const pageClosed = new Promise<void>((r) => {
+      closed = r
+    })
+    let pushes = 0
+    server.setInterceptor(async (req) => {
+      if (!req.url.includes('/sync/push') || pushes++ > 0) return undefined
+      // the edge commits the batch, but the answer never reaches the page
+      await edge.fetch(req)
+      applied()
+      await pageClosed
+      return DROP
+    })
+    const a = await openPage(context, pageUrl(name), 'eddy ready')
+    await a.evaluate((row) => (window as unknown as TestPageWindow).eddy.put('orders', row), order(uuid(30)))
+    await firstPushApplied
+    await a.close()
+    closed()
+    server.setInterceptor(null)
+    const b = await openPage(context, pageUrl(name), 'eddy ready')
+    await waitStatus(b, 's.pending === 0')
+    const evs = await events()
+    expect(evs.reduce((sum, e) => sum + e.applied, 0)).toBe(1)
+    expect(evs.reduce((sum, e) => sum + e.duplicate, 0)).toBe(1)
+    expect(await pullAll('orders')).toHaveLength(1)
+    await context.close()
+  })
+
+  it('two profiles writing one row converge on the last write everywhere (LWW)', async () => {
+    await freshEdge()
+    const [ca, cb] = [await browser.newContext(), await browser.newContext()]
+    const a = await openPage(ca, pageUrl(uniqueName(), '&autoSync=0'), 'eddy ready')
+    const b = await openPage(cb, pageUrl(uniqueName(), '&autoSync=0'), 'eddy ready')
+    const put = (p: Page, total: string) =>
+      p.evaluate(
+        (row) => (window as unknown as TestPageWindow).eddy.put('orders', row),
+        order(uuid(40), { total_amount: total }),
+      )
+    await put(a, '1.00')
+    await new Promise((r) => setTimeout(r, 5))
+    await put(b, '2.00')
+    // the later write reaches the edge first; the earlier one then arrives and is stale
+    const sync = (p: Page) => p.evaluate(() => (window as unknown as TestPageWindow).eddy.sync())
+    expect(await sync(b)).toMatchObject({ applied: 1 })
+    expect(await sync(a)).toMatchObject({ stale: 1 })
+    await sync(b)
+    const read = (p: Page) =>
+      p.evaluate(() =>
+        (window as unknown as TestPageWindow).eddy.query('SELECT total_amount, _needs_sync FROM orders'),
+      )
+    expect(await read(a)).toEqual([{ total_amount: '2.00', _needs_sync: false }])
+    expect(await read(b)).toEqual([{ total_amount: '2.00', _needs_sync: false }])
+    expect((await pullAll('orders')).map((c) => c.row?.total_amount)).toEqual(['2.00'])
+    await ca.close()
+    await cb.close()
   })
 })
