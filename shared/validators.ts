@@ -104,7 +104,11 @@ function checkType(col: Column, v: unknown): Checked {
       return bad(`must be a UUID, got ${describe(v)}`)
     case 'json':
       try {
-        const text = JSON.stringify(v)
+        // JSON.stringify would turn Infinity (raw `1e999` in a body) into null: refuse it instead.
+        const text = JSON.stringify(v, (_k, x: unknown) => {
+          if (typeof x === 'number' && !Number.isFinite(x)) throw new RangeError('not a finite number')
+          return x
+        })
         if (text === undefined) return bad('must be JSON')
         if (text.length > MAX_TEXT_LENGTH) return bad(`is larger than ${MAX_TEXT_LENGTH} characters of JSON`)
         return { ok: true, value: JSON.parse(text) }
