@@ -6,6 +6,7 @@ import { HLC_PATTERN } from './hlc.ts'
  *
  * PROTOCOL_VERSION history (a test pins a hash of these schemas: change it only with a line here):
  * 1 — push, pull, health, events, conflicts (+ resolve), digest.
+ * 1 — (same wire format) column-value objects keep `__proto__`/`constructor`/`prototype` keys.
  */
 export const PROTOCOL_VERSION = 1
 
@@ -23,7 +24,16 @@ export const hlc = v.pipe(
 )
 const name = v.pipe(v.string(), v.minLength(1), v.maxLength(128))
 const seq = v.pipe(v.number(), v.safeInteger('seq must be an integer'), v.minValue(1, 'seq must be positive'))
-const values = v.record(v.string(), v.unknown())
+/**
+ * A JSON object of column values, kept with every own key. Not `v.record`: valibot's record silently
+ * drops the keys `__proto__`, `constructor` and `prototype`, so a declared column named `prototype`
+ * would vanish from pushes and pulls, and an undeclared `__proto__` column would pass unseen instead
+ * of being rejected `unknown_column`. Consumers read these objects with `Object.hasOwn`/`entries`.
+ */
+const values = v.custom<Record<string, unknown>>(
+  (x) => typeof x === 'object' && x !== null && !Array.isArray(x),
+  'must be a JSON object',
+)
 
 export const mutation = v.strictObject({
   seq,
