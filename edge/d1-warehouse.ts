@@ -4,6 +4,7 @@ import { EddyError, isEddyError } from '../shared/errors.ts'
 import type { ConflictRecord, SyncEvent } from '../shared/protocol.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import type { Column, Row, Schema, Table } from '../shared/schema.ts'
+import { conflictInTenant } from './tenant.ts'
 import type {
   NewConflict,
   NewEvent,
@@ -43,6 +44,8 @@ import type {
  * to keep its exact text) as TEXT; json as its JSON text. Reads convert back to the wire forms of
  * PROTOCOL.md (bigint past 2^53 as a string, booleans as booleans).
  */
+
+/** Options for `createD1Warehouse`. */
 export interface D1WarehouseOptions {
   /** Clock for `detectedAt` stamps; injectable for tests. */
   readonly now?: () => number
@@ -254,7 +257,7 @@ const BOOKKEEPING = [
   'CREATE INDEX IF NOT EXISTS _eddy_sync_events_received ON _eddy_sync_events (received_at)',
   `CREATE TABLE IF NOT EXISTS _eddy_conflicts (id INTEGER PRIMARY KEY AUTOINCREMENT, table_name TEXT NOT NULL,
     key_json TEXT NOT NULL, stored_json TEXT, incoming_json TEXT, hlc TEXT NOT NULL, client_id TEXT NOT NULL,
-    tenant TEXT, detected_at TEXT NOT NULL)`,
+    detected_at TEXT NOT NULL)`,
   // The optimistic-concurrency guard (see the file comment): inserting a generation other than the
   // stored one aborts the batch that carries it.
   'CREATE TABLE IF NOT EXISTS _eddy_guard (expected INTEGER NOT NULL)',
@@ -378,28 +381,21 @@ class D1Tx implements WarehouseTx {
   async addConflicts(conflicts: readonly NewConflict[]): Promise<void> {
     if (conflicts.length === 0) return
     const detectedAt = new Date(this.now()).toISOString()
-    const encode = (c: NewConflict): unknown[] => {
-      const table = this.plans.get(c.table)?.table
-      const tc = table?.tenantColumn
-      const tenant = tc === undefined ? null : (c.incoming?.[tc] ?? c.stored?.[tc] ?? c.key[tc] ?? null)
-      return [
-        c.table,
-        JSON.stringify(c.key),
-        c.stored === null ? null : JSON.stringify(c.stored),
-        c.incoming === null ? null : JSON.stringify(c.incoming),
-        c.hlc,
-        c.clientId,
-        tenant === null ? null : String(tenant),
-      ]
-    }
+    const encode = (c: NewConflict): unknown[] => [
+      c.table,
+      JSON.stringify(c.key),
+      c.stored === null ? null : JSON.stringify(c.stored),
+      c.incoming === null ? null : JSON.stringify(c.incoming),
+      c.hlc,
+      c.clientId,
+    ]
     for (const json of chunked(conflicts, encode)) {
       this.statements.push(
         this.db
           .prepare(
-            `INSERT INTO _eddy_conflicts (table_name, key_json, stored_json, incoming_json, hlc, client_id, tenant, detected_at)
+            `INSERT INTO _eddy_conflicts (table_name, key_json, stored_json, incoming_json, hlc, client_id, detected_at)
              SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'),
-               json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), json_extract(j.value, '$[5]'),
-               json_extract(j.value, '$[6]'), ?2
+               json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), json_extract(j.value, '$[5]'), ?2
              FROM json_each(?1) AS j ORDER BY j.key`,
           )
           .bind(json, detectedAt),
@@ -615,25 +611,22 @@ export function createD1Warehouse(
   }
 
   async function conflicts(tenant?: string): Promise<ConflictRecord[]> {
-    // Conflicts on tenant-scoped tables carry their tenant; others are visible to every tenant.
-    const scopedTables = [...schema.tables.values()].filter((t) => t.tenantColumn !== undefined)
-    const sql =
-      tenant === undefined || scopedTables.length === 0
-        ? 'SELECT * FROM _eddy_conflicts ORDER BY id'
-        : `SELECT * FROM _eddy_conflicts WHERE table_name NOT IN (${scopedTables
-            .map((t) => `'${t.name}'`)
-            .join(', ')}) OR tenant = ?1 ORDER BY id`
-    const stmt = sql.includes('?1') ? db.prepare(sql).bind(tenant) : db.prepare(sql)
-    const res = await guarded(() => stmt.all<Record<string, unknown>>())
-    return res.results.map((r) => ({
-      id: Number(r.id),
-      table: String(r.table_name),
-      key: JSON.parse(String(r.key_json)) as Row,
-      stored: parseJsonRow(r.stored_json),
-      incoming: parseJsonRow(r.incoming_json),
-      hlc: String(r.hlc),
-      detectedAt: String(r.detected_at),
-    }))
+    const res = await guarded(() =>
+      db.prepare('SELECT * FROM _eddy_conflicts ORDER BY id').all<Record<string, unknown>>(),
+    )
+    return res.results
+      .map(
+        (r): ConflictRecord => ({
+          id: Number(r.id),
+          table: String(r.table_name),
+          key: JSON.parse(String(r.key_json)) as Row,
+          stored: parseJsonRow(r.stored_json),
+          incoming: parseJsonRow(r.incoming_json),
+          hlc: String(r.hlc),
+          detectedAt: String(r.detected_at),
+        }),
+      )
+      .filter((c) => conflictInTenant(schema, c, tenant))
   }
 
   async function deleteConflict(id: string): Promise<boolean> {
