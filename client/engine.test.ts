@@ -364,6 +364,16 @@ describe('engine: sync between clients', () => {
     expect(events.reduce((s, e) => s + e.applied, 0)).toBe(4)
     expect(events.reduce((s, e) => s + e.duplicate, 0)).toBe(0)
     await vi.waitFor(() => expect(two.engine.status().pending).toBe(0))
+    // Each engine's own cache ends with all four rows, none left marked as needing sync.
+    for (const c of [one.cache, two.cache]) {
+      await vi.waitFor(
+        async () => {
+          expect(await c.query('SELECT count(*) AS n FROM orders')).toEqual([{ n: 4 }])
+          expect(await c.query('SELECT * FROM orders WHERE _needs_sync')).toEqual([])
+        },
+        { timeout: 5000 },
+      )
+    }
   })
 
   it('counts diverged rows through the digest, drilling only into differing buckets', async () => {

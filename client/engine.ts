@@ -6,7 +6,7 @@ import type { Row, Schema, Table } from '../shared/schema.ts'
 import { validateWrite } from '../shared/validators.ts'
 import type { CachedRow, LocalCache, LocalWrite } from './cache.ts'
 import { openClientMeta } from './client-meta.ts'
-import { createMutex, electLeader, openChannel } from './leader.ts'
+import { type ChannelMessage, createMutex, electLeader, openChannel } from './leader.ts'
 import { type NewMutation, openOutbox } from './outbox.ts'
 import { createStatusStore, initialStatus } from './status.ts'
 import { createSyncEngine } from './sync-engine.ts'
@@ -207,6 +207,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const stale = new Set<string>()
   let closed = false
   let conflicts = 0
+  /** Local writes between their start and their acknowledgement. */
+  const inFlight = new Set<Promise<unknown>>()
 
   // The persisted cursor belongs to the leader's cache; another tab's cache starts from scratch
   // in memory and only persists its cursor once it leads.
@@ -251,6 +253,12 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     cursor,
     emitChange,
     refreshCounts,
+    async settledWrites() {
+      await Promise.allSettled([...inFlight])
+    },
+    onSettled(settled) {
+      channel.post({ type: 'settled', ...settled })
+    },
   })
 
   // ---- background loop ---------------------------------------------------------------------
@@ -337,7 +345,21 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     status.update({ leader })
     if (leader) kick()
   })
+  /** Another tab's leader settled a batch: this tab's cache follows. */
+  async function followSettled(msg: Extract<ChannelMessage, { type: 'settled' }>): Promise<void> {
+    const at = new Date(now()).toISOString()
+    for (const s of msg.synced) {
+      const t = schema.tables.get(s.table)
+      if (t !== undefined) await cache.markSynced(t, s.rows, at)
+    }
+    if (msg.restored.length > 0) emitChange(await cache.applyRemote(msg.restored, schema.tables), 'remote')
+  }
+
   const offChannel = channel.on((msg) => {
+    if (msg.type === 'settled') {
+      followSettled(msg).catch(noteError)
+      return
+    }
     refreshCounts().catch(noteError)
     if (msg.type === 'write' && leadership.isLeader()) kick()
     if (msg.type === 'synced' && !leadership.isLeader() && autoSync && online() && !closed) {
@@ -434,14 +456,23 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       row: fulls[i] ?? null,
       hlc: muts[i]?.hlc ?? '',
     }))
-    await cache.applyLocal(writes)
-    try {
-      await outbox.add(muts, { park: planned.every((p) => p.table.sync === 'hybrid') })
-    } catch (e) {
-      await cache.revertLocal([...cached.values()])
+    // The cache write and the outbox commit run side by side; the write is acknowledged only when
+    // both are done, and undone on both sides when either fails.
+    const park = planned.every((p) => p.table.sync === 'hybrid')
+    const both = Promise.allSettled([cache.applyLocal(writes), outbox.add(muts, { park })])
+    inFlight.add(both)
+    const [local, stored] = await both.finally(() => inFlight.delete(both))
+    if (stored.status === 'rejected') {
+      if (local.status === 'fulfilled') await cache.revertLocal([...cached.values()])
+      const e: unknown = stored.reason
       if (isQuotaError(e))
         throw new EddyError('quota', 'storage quota exceeded: the write was not saved', { cause: e })
       throw new EddyError('internal', `the outbox could not store the write: ${String(e)}`, { cause: e })
+    }
+    if (local.status === 'rejected') {
+      await outbox.discard(stored.value)
+      await cache.revertLocal([...cached.values()])
+      throw toEddyError(local.reason)
     }
     status.update({ pending: status.get().pending + muts.length })
     for (const p of planned) if (p.table.invalidateOnWrite) stale.add(p.table.name)

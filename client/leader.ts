@@ -128,6 +128,17 @@ export type ChannelMessage =
   | { type: 'write'; tables: string[] }
   /** The leader pushed or pulled: other tabs pull too and refresh their counts. */
   | { type: 'synced'; tables: string[] }
+  /** The leader settled a batch: other tabs mark the same rows synced and apply the restored rows. */
+  | {
+      type: 'settled'
+      synced: Array<{ table: string; rows: Array<{ key: Record<string, unknown>; hlc: string }> }>
+      restored: Array<{
+        table: string
+        key: Record<string, unknown>
+        row: Record<string, unknown> | null
+        hlc: string
+      }>
+    }
 
 export interface Channel {
   post(msg: ChannelMessage): void

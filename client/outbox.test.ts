@@ -24,11 +24,13 @@ const mut = (i: number, table = 'orders', tx?: string): NewMutation => ({
 describe('outbox', () => {
   it('gives strictly increasing seqs and never splits a tx group across batches', async () => {
     const o = open()
-    const a = await o.add([mut(1)], { park: false })
-    const g = await o.add([mut(2, 'orders', 't'), mut(3, 'orders', 't'), mut(4, 'orders', 't')], {
-      park: false,
-    })
-    const b = await o.add([mut(5)], { park: false })
+    const a = (await o.add([mut(1)], { park: false })).seqs
+    const g = (
+      await o.add([mut(2, 'orders', 't'), mut(3, 'orders', 't'), mut(4, 'orders', 't')], {
+        park: false,
+      })
+    ).seqs
+    const b = (await o.add([mut(5)], { park: false })).seqs
     const seqs = [...a, ...g, ...b]
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y))
     expect(new Set(seqs).size).toBe(5)
@@ -47,7 +49,8 @@ describe('outbox', () => {
 
   it('files rejected writes and removes them from the queue in the same step', async () => {
     const o = open()
-    const [s1 = 0, s2 = 0] = await o.add([mut(1, 'orders', 't'), mut(2, 'orders', 't')], { park: false })
+    const [s1 = 0, s2 = 0] = (await o.add([mut(1, 'orders', 't'), mut(2, 'orders', 't')], { park: false }))
+      .seqs
     await o.ack(
       [s1],
       [{ seq: s2, table: 'orders', op: 'upsert', key: { id: 2 }, error: { code: 'x', message: 'no' } }],
@@ -62,7 +65,7 @@ describe('outbox', () => {
   it('parks hybrid writes without a seq and promotes them after everything queued before', async () => {
     const o = open()
     await o.add([mut(1, 'products')], { park: true })
-    const [q = 0] = await o.add([mut(2)], { park: false })
+    const [q = 0] = (await o.add([mut(2)], { park: false })).seqs
     expect(await o.pending()).toBe(2)
     expect((await o.peek(10)).map((m) => m.table)).toEqual(['orders'])
     expect(await o.parkedTables()).toEqual(new Set(['products']))
@@ -76,12 +79,12 @@ describe('outbox', () => {
   it('keeps pending writes, the seq counter and the highest stamp across a reopen', async () => {
     const name = `outbox-test-${process.pid}-${n++}`
     const first = openOutbox(name)
-    const [s1 = 0] = await first.add([mut(1), mut(9)], { park: false })
+    const [s1 = 0] = (await first.add([mut(1), mut(9)], { park: false })).seqs
     first.close()
     const again = open(name)
     expect(await again.pending()).toBe(2)
     expect(await again.lastHlc()).toBe(mut(9).hlc)
-    const [s2 = 0] = await again.add([mut(3)], { park: false })
+    const [s2 = 0] = (await again.add([mut(3)], { park: false })).seqs
     expect(s2).toBeGreaterThan(s1 + 1)
     const { first: wt, queued } = await again.allocate(2)
     expect(queued).toBe(true)

@@ -25,6 +25,13 @@ interface ParkedGroup {
   muts: NewMutation[]
 }
 
+/** Where `add` put a group: its record id, and its seqs (empty while parked). */
+export interface StoredGroup {
+  readonly id: number
+  readonly parked: boolean
+  readonly seqs: readonly number[]
+}
+
 interface MetaRow {
   k: 'seq' | 'pending'
   v: number
@@ -39,8 +46,10 @@ interface MetaRow {
  * `durability: 'strict'`: a resolved `add` has reached the disk.
  */
 export interface Outbox {
-  /** Stores one group (one record); `park` holds it back for a hybrid schedule. Returns its seqs (empty when parked). */
-  add(muts: readonly NewMutation[], opts: { park: boolean }): Promise<number[]>
+  /** Stores one group (one record); `park` holds it back for a hybrid schedule. */
+  add(muts: readonly NewMutation[], opts: { park: boolean }): Promise<StoredGroup>
+  /** Removes a group just added whose local write could not be completed (before anything pushed it). */
+  discard(group: StoredGroup): Promise<void>
   /** `n` fresh consecutive seqs (from `first`) for writes that bypass the queue (write-through); `queued` tells whether older queued mutations exist. */
   allocate(n: number): Promise<{ first: number; queued: boolean }>
   /** The oldest queued mutations, about `limit` of them, never splitting a group unless it alone exceeds `limit`. */
@@ -96,19 +105,29 @@ export function openOutbox(dbName: string): Outbox {
 
   return {
     async add(muts, { park }) {
-      if (muts.length === 0) return []
+      if (muts.length === 0) return { id: 0, parked: park, seqs: [] }
       return db.transaction('rw', [db.queue, db.parked, db.meta], async () => {
         await bump('pending', muts.length)
         const hlc = maxHlc(muts)
         if (park) {
           const tables = [...new Set(muts.map((m) => m.table))]
-          await db.parked.add({ tables, hlc, muts: [...muts] })
-          return []
+          const id = await db.parked.add({ tables, hlc, muts: [...muts] })
+          return { id, parked: true, seqs: [] }
         }
         const first = await allocateRange(muts.length)
         const seqd = muts.map((m, i) => ({ ...m, seq: first + i }))
         await db.queue.add({ id: first, hlc, muts: seqd })
-        return seqd.map((m) => m.seq)
+        return { id: first, parked: false, seqs: seqd.map((m) => m.seq) }
+      })
+    },
+
+    async discard(group) {
+      await db.transaction('rw', [db.queue, db.parked, db.meta], async () => {
+        const store = group.parked ? db.parked : db.queue
+        const found = await store.get(group.id)
+        if (found === undefined) return
+        await store.delete(group.id)
+        await bump('pending', -found.muts.length)
       })
     },
 

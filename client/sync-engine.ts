@@ -1,7 +1,7 @@
 import { bucketHashes, bucketOf, canonicalKey, DEFAULT_BUCKETS } from '../shared/digest.ts'
 import { EddyError, isEddyError } from '../shared/errors.ts'
 import type { Hlc } from '../shared/hlc.ts'
-import { DEFAULT_LIMITS, type Mutation, type PushResult } from '../shared/protocol.ts'
+import { type Change, DEFAULT_LIMITS, type Mutation, type PushResult } from '../shared/protocol.ts'
 import type { Row, Schema, Table } from '../shared/schema.ts'
 import type { LocalCache } from './cache.ts'
 import type { ClientMeta } from './client-meta.ts'
@@ -43,6 +43,15 @@ export interface SyncDeps {
   emitChange(tables: Iterable<string>, source: 'local' | 'remote'): void
   /** Re-reads pending and rejected counts into the status. */
   refreshCounts(): Promise<void>
+  /** Resolves once local writes already under way in this engine have reached both the cache and the outbox. */
+  settledWrites(): Promise<void>
+  /** After a batch is settled: what was marked synced and what was restored, for other tabs' caches. */
+  onSettled(settled: SettledBatch): void
+}
+
+export interface SettledBatch {
+  synced: Array<{ table: string; rows: Array<{ key: Row; hlc: string }> }>
+  restored: Change[]
 }
 
 export interface PushTally {
@@ -122,7 +131,8 @@ export function createSyncEngine(d: SyncDeps): SyncEngine {
     await d.outbox.ack(acked, rejected)
     const at = syncedAt()
     for (const [name, rows] of synced) await d.cache.markSynced(d.schema.table(name), rows, at)
-    if (rejected.length > 0) await restore(rejected)
+    const restored = rejected.length > 0 ? await restore(rejected) : []
+    d.onSettled({ synced: [...synced].map(([table, rows]) => ({ table, rows })), restored })
     await d.refreshCounts()
   }
 
@@ -130,7 +140,8 @@ export function createSyncEngine(d: SyncDeps): SyncEngine {
    * Puts the warehouse's rows back for rejected writes: a full read of each affected table, keeping
    * only the rejected keys; a key the warehouse does not hold is removed locally.
    */
-  async function restore(rejected: readonly RejectedWrite[]): Promise<void> {
+  async function restore(rejected: readonly RejectedWrite[]): Promise<Change[]> {
+    const all: Change[] = []
     const byTable = new Map<string, Map<string, Row>>()
     for (const r of rejected) {
       const t = d.schema.tables.get(r.table)
@@ -155,11 +166,16 @@ export function createSyncEngine(d: SyncDeps): SyncEngine {
       )
       const changed = await d.cache.applyRemote(changes, d.schema.tables)
       d.emitChange(changed, 'remote')
+      all.push(...changes)
     }
+    return all
   }
 
   async function pushLocked(promote: ReadonlySet<string> | 'all' | 'none'): Promise<PushTally> {
     if (promote !== 'none') await d.outbox.promote(promote === 'all' ? undefined : promote)
+    // A write whose outbox commit is done but whose cache write is not must not be marked synced
+    // before the cache holds it.
+    await d.settledWrites()
     const tally = emptyTally()
     const total = await d.outbox.pending()
     for (;;) {
