@@ -40,7 +40,10 @@ async function start(bindings: Record<string, string>): Promise<Miniflare> {
 let bundle: Promise<string>
 beforeAll(async () => {
   bundle = bundleWorker()
-  ;[open, secured] = await Promise.all([start({}), start({ EDDY_JWT_SECRET: SECRET })])
+  ;[open, secured] = await Promise.all([
+    start({}),
+    start({ EDDY_JWT_SECRET: SECRET, EDDY_CORS_ORIGINS: 'https://app.example, https://other.example' }),
+  ])
 })
 afterAll(async () => {
   await Promise.all([open?.dispose(), secured?.dispose()])
@@ -347,5 +350,45 @@ describe('the Workers entry in workerd, on D1', () => {
     const admin = { authorization: `Bearer ${await token({ role: 'admin' })}` }
     const events = await call(secured, '/events', { headers: admin })
     expect((events.body.events as Json[])[0]).toMatchObject({ clientId: 'alice-1', applied: 1 })
+  })
+  it('answers CORS preflights for the EDDY_CORS_ORIGINS allow-list only', async () => {
+    const preflight = (origin: string) =>
+      secured.dispatchFetch(`${BASE}/push`, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type',
+        },
+      })
+    const allowed = await preflight('https://app.example')
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example')
+    await allowed.arrayBuffer()
+    const other = await preflight('https://evil.example')
+    expect(other.headers.get('access-control-allow-origin')).toBeNull()
+    await other.arrayBuffer()
+  })
+
+  it('answers 503 while D1 cannot be migrated, and recovers by itself once it can', async () => {
+    const broken = await start({})
+    try {
+      // A bookkeeping table in the way (wrong columns) makes the first migration fail.
+      const db = await broken.getD1Database('DB')
+      await db.exec('CREATE TABLE _eddy_meta (key TEXT PRIMARY KEY)')
+      const down = await call(broken, '/health')
+      expect(down).toMatchObject({ status: 503, body: { error: { code: 'warehouse_unavailable' } } })
+      expect(JSON.stringify(down.body)).not.toMatch(/_eddy_meta|SQLITE|value/)
+      await db.exec('DROP TABLE _eddy_meta')
+      expect(await call(broken, '/health')).toMatchObject({
+        status: 200,
+        body: { ok: true, warehouse: 'd1' },
+      })
+      const pushed = await call(broken, '/push', {
+        body: { clientId: 'back', mutations: [order(randomUUID(), '1.00', 'back', 1)] },
+      })
+      expect((pushed.body.results as Json[])[0]?.status).toBe('applied')
+    } finally {
+      await broken.dispose()
+    }
   })
 })
