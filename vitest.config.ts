@@ -36,6 +36,27 @@ export default defineConfig({
         },
       },
       {
+        // hostile input, auth and tenants: the edge in-process on a DuckDB file, checksummed before and after
+        test: {
+          name: 'hostile',
+          include: ['test/hostile/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        // fault injection: a lossy proxy, edge kills, PostgreSQL restarts, many real engines (EDDY_CHAOS_SEED replays)
+        test: {
+          name: 'chaos',
+          include: ['test/chaos/**/*.test.ts'],
+          environment: 'node',
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
         // real headless Chromium (Debian's /usr/bin/chromium via playwright-core)
         test: {
           name: 'browser',
