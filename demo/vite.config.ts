@@ -9,8 +9,12 @@ const root = fileURLToPath(new URL('.', import.meta.url))
  * `/`. Two entries: the page, and the service worker at a fixed, unhashed `/sw.js` (its scope is
  * the folder it is served from, and the page registers it by that name).
  */
-export default defineConfig({
+export default defineConfig(({ command }) => ({
   root,
+  // The service worker is registered by builds only (the dev server's modules are not precached).
+  // A define rather than `import.meta.env.PROD`: that follows NODE_ENV, which is `test` when a test
+  // builds the demo.
+  define: { __EDDY_SERVICE_WORKER__: JSON.stringify(command === 'build') },
   base: '/',
   publicDir: false,
   build: {
@@ -31,4 +35,4 @@ export default defineConfig({
   optimizeDeps: { exclude: ['@duckdb/duckdb-wasm'] },
   server: { proxy: { '/sync': 'http://127.0.0.1:8787' } },
   plugins: [precacheManifest()],
-})
+}))

@@ -2,10 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import * as v from 'valibot'
 import { openDuckDbWarehouse } from '../../edge/duckdb-warehouse.ts'
 import { type NodeServer, startNodeServer } from '../../edge/node.ts'
-import { seedDemo } from '../../edge/seed.ts'
+import { demoSeedRows, seedDemo } from '../../edge/seed.ts'
 import type { Warehouse } from '../../edge/warehouse.ts'
+import { formatHlc } from '../../shared/hlc.ts'
+import { DEFAULT_LIMITS, type Mutation, type PushBody, pushResponse } from '../../shared/protocol.ts'
 import { demoSchema } from '../schema.ts'
 
 /**
@@ -31,16 +34,57 @@ export interface DemoServer {
   close(): Promise<void>
 }
 
-export async function serveDemo(staticDir: string): Promise<DemoServer> {
+/**
+ * `full`: the edge's own first-start seed (`seedDemo`, 111,000 rows), as `npm start` does.
+ * `small`: a slice of the same deterministic rows (all customers, 500 products, 3,000 orders),
+ * pushed through the public protocol by a seeding client, for tests that need the page ready in
+ * seconds rather than after hydrating 100,000 orders.
+ */
+export type SeedSize = 'full' | 'small'
+
+export const SMALL_SEED = { customers: 1000, products: 500, orders: 3000 } as const
+const SEED_CLIENT = 'demo-seed'
+
+async function pushSmallSeed(url: string): Promise<number> {
+  const data = demoSeedRows()
+  const hlc = formatHlc({ wall: Date.UTC(2026, 0, 1), counter: 0, node: SEED_CLIENT })
+  const mutations: Mutation[] = []
+  for (const name of ['customers', 'products', 'orders'] as const) {
+    const table = demoSchema.table(name)
+    for (const row of data[name].slice(0, SMALL_SEED[name])) {
+      const key = Object.fromEntries(table.primaryKey.map((k) => [k, row[k]]))
+      mutations.push({ seq: mutations.length + 1, table: name, op: 'upsert', key, values: row, hlc })
+    }
+  }
+  for (let i = 0; i < mutations.length; i += DEFAULT_LIMITS.maxMutations) {
+    const body: PushBody = {
+      clientId: SEED_CLIENT,
+      mutations: mutations.slice(i, i + DEFAULT_LIMITS.maxMutations),
+    }
+    const res = await fetch(`${url}/sync/push`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+    const answer = v.parse(pushResponse, await res.json())
+    const refused = answer.results.find((r) => r.status !== 'applied')
+    if (refused) throw new Error(`seed write ${refused.seq} came back ${refused.status}`)
+  }
+  return mutations.length
+}
+
+export async function serveDemo(staticDir: string, seed: SeedSize = 'full'): Promise<DemoServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'eddy-demo-data-'))
   const warehouse = await openDuckDbWarehouse({ schema: demoSchema, path: join(dataDir, 'warehouse.duckdb') })
   let server: NodeServer | undefined
   let seeded = 0
   try {
     await warehouse.migrate()
-    seeded = await seedDemo(warehouse, demoSchema)
+    if (seed === 'full') seeded = await seedDemo(warehouse, demoSchema)
     server = await startNodeServer({ warehouse, schema: demoSchema, port: 0, staticDir })
+    if (seed === 'small') seeded = await pushSmallSeed(server.url)
   } catch (e) {
+    await server?.close()
     await warehouse.close()
     await rm(dataDir, { recursive: true, force: true })
     throw e

@@ -10,7 +10,7 @@ import {
   waitForFirstSync,
   waitForTestId,
 } from '../../demo/harness/chromium.ts'
-import { buildDemo, type DemoServer, serveDemo } from '../../demo/harness/serve-demo.ts'
+import { buildDemo, type DemoServer, SMALL_SEED, serveDemo } from '../../demo/harness/serve-demo.ts'
 import { SEED_SIZES } from '../../edge/seed.ts'
 import { pullResponse } from '../../shared/protocol.ts'
 import type { Row } from '../../shared/schema.ts'
@@ -22,6 +22,13 @@ import type { Row } from '../../shared/schema.ts'
  * online pushes it (pending 0) and the warehouse serves it on `GET /sync/pull`.
  */
 const ARTIFACTS = resolve(import.meta.dirname, '../artifacts')
+/**
+ * `small` by default: a slice of the same sample data, so the first sync takes seconds; hydrating
+ * the full 100,000 orders takes over a minute on this 2-core machine. `EDDY_DEMO_SEED=full` runs the
+ * suite on exactly what `npm start` seeds.
+ */
+const SEED = process.env.EDDY_DEMO_SEED === 'full' ? 'full' : 'small'
+const ORDERS = SEED === 'full' ? SEED_SIZES.orders : SMALL_SEED.orders
 
 let tmp: string
 let server: DemoServer
@@ -32,7 +39,7 @@ beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'eddy-demo-test-'))
   const dist = join(tmp, 'dist')
   await buildDemo(dist)
-  server = await serveDemo(dist)
+  server = await serveDemo(dist, SEED)
   browser = await launchChromium()
   page = await browser.newPage({ viewport: { width: 1440, height: 1000 } })
   echoPageErrors(page, 'demo')
@@ -74,7 +81,7 @@ describe('the demo app in Chromium', () => {
     expect(server.seeded).toBeGreaterThan(0)
     await page.waitForFunction(
       (n) => document.querySelector('[data-testid="page-info-orders"]')?.textContent?.endsWith(`of ${n}`),
-      SEED_SIZES.orders.toLocaleString('en-US'),
+      ORDERS.toLocaleString('en-US'),
     )
     await waitForTestId(page, 'pending', '0')
   })
@@ -123,5 +130,31 @@ describe('the demo app in Chromium', () => {
     const after = (await pullAll('orders')).get(JSON.stringify({ order_id: key }))
     expect(after).toMatchObject({ order_id: key, total_amount: amount, status: 'shipped' })
     await page.screenshot({ path: join(ARTIFACTS, 'demo.png'), fullPage: true })
+  })
+
+  it('opens again with the edge down: the shell from the service worker, the rows from the persisted cache', async () => {
+    const key = await page.getAttribute('[data-testid="rows-orders"] tr[data-key]', 'data-key')
+    const amount = await page.evaluate(
+      (k) => window.eddy?.query('SELECT total_amount FROM orders WHERE order_id = ?', [k]),
+      key,
+    )
+    await page.waitForFunction(() =>
+      document.querySelector('[data-testid="sw-state"]')?.textContent?.endsWith('ready'),
+    )
+    await page.waitForFunction(() => navigator.serviceWorker.controller !== null)
+    await server.stop()
+    // the edge is gone: nothing on the port answers, so every file below comes from the precache
+    await expect(fetch(server.url)).rejects.toThrow()
+    await page.reload()
+    await page.waitForFunction(() => document.body.dataset.ready !== undefined, null, { timeout: 60_000 })
+    expect(await page.evaluate(() => document.body.dataset.ready)).toBe('true')
+    await page.waitForSelector(`[data-testid="rows-orders"] tr[data-key="${key}"]`, { timeout: 30_000 })
+    expect(
+      await page.evaluate(
+        (k) => window.eddy?.query('SELECT total_amount FROM orders WHERE order_id = ?', [k]),
+        key,
+      ),
+    ).toEqual(amount)
+    await page.screenshot({ path: join(ARTIFACTS, 'demo-edge-down.png'), fullPage: true })
   })
 })
