@@ -159,6 +159,10 @@ describe('engine: transactions and the outbox', () => {
     const edge = await edgeFor()
     const dbName = `engine-test-${process.pid}-${n++}`
     const { engine } = await engineOn(edge, { dbName })
+    const progress: Array<{ done: number; total: number }> = []
+    engine.on('status', (s) => {
+      if (s.progress !== undefined) progress.push(s.progress)
+    })
     await engine.transaction((tx) => {
       for (let i = 0; i < 10_000; i++) tx.put('orders', order(uuid(), { customer_id: 1 + (i % 50) }))
     })
@@ -168,6 +172,11 @@ describe('engine: transactions and the outbox', () => {
     expect(report).toMatchObject({ pushed: 10_000, applied: 10_000 })
     expect(edge.hits.get('/sync/push')).toBe(10)
     expect(engine.status().pending).toBe(0)
+    expect(engine.status().progress).toBeUndefined()
+    const done = progress.map((p) => p.done)
+    expect(done).toEqual([...done].sort((a, b) => a - b))
+    expect(new Set(done).size).toBeGreaterThanOrEqual(10)
+    expect(progress.at(-1)).toEqual({ done: 10_000, total: 10_000 })
   }, 60_000)
 
   it('resends the same seqs after a lost push answer; the edge answers duplicate and applies once', async () => {
@@ -279,6 +288,8 @@ describe('engine: sync between clients', () => {
     await a.engine.put('orders', order(id, { status: 'paid' }))
     t += 1000
     await b.engine.put('orders', order(id, { status: 'shipped' }))
+    const remote: string[] = []
+    a.engine.on('change', (e) => remote.push(`${e.table}:${e.source}`))
     // The later write is pushed first; the earlier one then arrives and loses.
     expect(await b.engine.sync()).toMatchObject({ applied: 1 })
     expect(await a.engine.sync()).toMatchObject({ stale: 1 })
@@ -289,6 +300,7 @@ describe('engine: sync between clients', () => {
       ])
     }
     expect(await edge.row('orders', { order_id: id })).toMatchObject({ status: 'shipped' })
+    expect(remote).toContain('orders:remote')
   })
 
   it('pushes hybrid tables on their schedule only (fake clock), write-back ones at once', async () => {

@@ -293,14 +293,16 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       try {
         const tally = await sync.push(due.size > 0 ? due : 'none')
         let pulled = 0
-        if (pullWanted || tally.pushed > 0 || t >= nextPullAt) {
+        const pulledNow = pullWanted || tally.pushed > 0 || t >= nextPullAt
+        if (pulledNow) {
           pullWanted = false
           nextPullAt = t + pullEveryMs
           pulled = await sync.pull()
         }
         failures = 0
         retryAt = 0
-        status.update({ lastSyncAt: new Date(now()).toISOString(), lastError: null })
+        if (tally.pushed > 0 || pulledNow)
+          status.update({ lastSyncAt: new Date(now()).toISOString(), lastError: null })
         if (tally.pushed > 0 || pulled > 0) channel.post({ type: 'synced', tables: [] })
       } catch (e) {
         noteError(e)
@@ -337,7 +339,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         if (!canRun() || now() < retryAt) return
         const t = now()
         const hybridDueNow = [...hybridDue.values()].some((at) => t >= at)
-        if (hybridDueNow || t >= nextPullAt || failures > 0 || status.get().pending > 0) run()
+        if (hybridDueNow || t >= nextPullAt || failures > 0) run()
       }, TICK_MS)
     : undefined
 

@@ -211,7 +211,18 @@ export function createSyncEngine(d: SyncDeps): SyncEngine {
     }
   }
 
-  async function pull(): Promise<number> {
+  /** One pull at a time per engine: two overlapping pulls would fetch the same pages twice. */
+  let pulling: Promise<number> | undefined
+  function pull(): Promise<number> {
+    if (pulling !== undefined) return pulling.then(() => pull())
+    const p = pullOnce().finally(() => {
+      if (pulling === p) pulling = undefined
+    })
+    pulling = p
+    return p
+  }
+
+  async function pullOnce(): Promise<number> {
     d.status.update({ syncing: true })
     try {
       let applied = 0
