@@ -4,6 +4,8 @@ import { EddyError } from '../shared/errors.ts'
 import { defineSchema, type Row, type SchemaSpec } from '../shared/schema.ts'
 import { installErrorTransfer } from './comlink-errors.ts'
 import { type ChangeEvent, createEngine, type Engine, type Status } from './engine.ts'
+import { openOutbox } from './outbox.ts'
+import { replayOutbox } from './outbox-replay.ts'
 import {
   type OpenedCache,
   openPersistentCache,
@@ -61,6 +63,13 @@ const api = {
       tables: [...schema.tables.values()],
     })
     try {
+      // writes acknowledged before a reload are in the outbox even if the cache lost them
+      const outbox = openOutbox(o.name)
+      try {
+        await replayOutbox(opened.cache, schema, await outbox.peek(Number.MAX_SAFE_INTEGER))
+      } finally {
+        outbox.close()
+      }
       engine = await createEngine({
         url: o.url,
         schema,

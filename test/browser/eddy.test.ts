@@ -123,38 +123,46 @@ describe('createEddy in Chromium', () => {
     await page.close()
   })
 
-  it('keeps an offline write across a reload, still pending, and pushes it once back online', async () => {
-    await freshEdge()
-    const name = uniqueName()
-    server.setInterceptor(() => DROP)
-    const page = await openPage(browser, pageUrl(name), 'eddy ready')
-    await page.evaluate(
-      async (row) => {
+  // `memory`: a tab without the OPFS file; the outbox is re-applied over its empty cache
+  it.each(['auto', 'memory'])(
+    'keeps an offline write across a reload (%s cache), still pending, and pushes it once back online',
+    async (persistence) => {
+      await freshEdge()
+      const name = uniqueName()
+      server.setInterceptor(() => DROP)
+      const page = await openPage(browser, pageUrl(name, `&persistence=${persistence}`), 'eddy ready')
+      await page.evaluate(
+        async (row) => {
+          const { eddy } = window as unknown as TestPageWindow
+          eddy.setOnline(false)
+          await eddy.put('orders', row)
+        },
+        order(uuid(2), { status: 'paid' }),
+      )
+      await page.reload()
+      await page.waitForFunction(() => document.title === 'eddy ready')
+      const afterReload = await page.evaluate(async () => {
         const { eddy } = window as unknown as TestPageWindow
         eddy.setOnline(false)
-        await eddy.put('orders', row)
-      },
-      order(uuid(2), { status: 'paid' }),
-    )
-    await page.reload()
-    await page.waitForFunction(() => document.title === 'eddy ready')
-    const afterReload = await page.evaluate(async () => {
-      const { eddy } = window as unknown as TestPageWindow
-      eddy.setOnline(false)
-      return {
-        rows: await eddy.query('SELECT order_id, status, _needs_sync FROM orders'),
-        pending: eddy.status().pending,
-      }
-    })
-    expect(afterReload.rows).toEqual([{ order_id: uuid(2), status: 'paid', _needs_sync: true }])
-    expect(afterReload.pending).toBe(1)
-    expect(await pullAll('orders')).toEqual([])
-    server.setInterceptor(null)
-    await page.evaluate(() => (window as unknown as TestPageWindow).eddy.setOnline(true))
-    await waitStatus(page, 's.pending === 0 && s.online')
-    expect((await pullAll('orders')).map((c) => [c.key.order_id, c.row?.status])).toEqual([[uuid(2), 'paid']])
-    await page.close()
-  })
+        return {
+          rows: await eddy.query('SELECT order_id, status, _needs_sync FROM orders'),
+          pending: eddy.status().pending,
+          persistence: eddy.persistence,
+        }
+      })
+      expect(afterReload.rows).toEqual([{ order_id: uuid(2), status: 'paid', _needs_sync: true }])
+      expect(afterReload.pending).toBe(1)
+      expect(afterReload.persistence).toBe(persistence === 'auto' ? 'opfs' : 'memory')
+      expect(await pullAll('orders')).toEqual([])
+      server.setInterceptor(null)
+      await page.evaluate(() => (window as unknown as TestPageWindow).eddy.setOnline(true))
+      await waitStatus(page, 's.pending === 0 && s.online')
+      expect((await pullAll('orders')).map((c) => [c.key.order_id, c.row?.status])).toEqual([
+        [uuid(2), 'paid'],
+      ])
+      await page.close()
+    },
+  )
 
   it('refuses a write-through write while offline with an `offline` EddyError and changes nothing', async () => {
     await freshEdge()
