@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { dirname } from 'node:path'
+import type { Readable } from 'node:stream'
 import { SignJWT } from 'jose'
 import { Miniflare } from 'miniflare'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -20,7 +21,8 @@ const BASE = 'http://eddy.test/sync'
 let open: Miniflare
 let secured: Miniflare
 
-async function start(bindings: Record<string, string>): Promise<Miniflare> {
+/** Starts the bundled worker; `logs`, when given, collects what the worker prints instead of showing it. */
+async function start(bindings: Record<string, string>, logs?: string[]): Promise<Miniflare> {
   const { compatibilityDate, compatibilityFlags } = wranglerConfig()
   const scriptPath = await bundle
   const mf = new Miniflare({
@@ -32,6 +34,13 @@ async function start(bindings: Record<string, string>): Promise<Miniflare> {
     d1Databases: ['DB'],
     bindings,
     cf: false,
+    ...(logs === undefined
+      ? {}
+      : {
+          handleRuntimeStdio(stdout: Readable, stderr: Readable) {
+            for (const stream of [stdout, stderr]) stream.on('data', (chunk) => logs.push(String(chunk)))
+          },
+        }),
   })
   await mf.ready
   return mf
@@ -370,14 +379,17 @@ describe('the Workers entry in workerd, on D1', () => {
   })
 
   it('answers 503 while D1 cannot be migrated, and recovers by itself once it can', async () => {
-    const broken = await start({})
+    const logs: string[] = []
+    const broken = await start({}, logs)
     try {
       // A bookkeeping table in the way (wrong columns) makes the first migration fail.
       const db = await broken.getD1Database('DB')
       await db.exec('CREATE TABLE _eddy_meta (key TEXT PRIMARY KEY)')
       const down = await call(broken, '/health')
       expect(down).toMatchObject({ status: 503, body: { error: { code: 'warehouse_unavailable' } } })
+      // the cause goes to the worker's log, never to the caller
       expect(JSON.stringify(down.body)).not.toMatch(/_eddy_meta|SQLITE|value/)
+      await expect.poll(() => logs.join('')).toMatch(/no column named value/)
       await db.exec('DROP TABLE _eddy_meta')
       expect(await call(broken, '/health')).toMatchObject({
         status: 200,
