@@ -129,13 +129,13 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
   }
 
   function txFor(): WarehouseTx {
+    // The version counter is read once per transaction (under the write mutex), then advanced in memory.
     let version: bigint | undefined
-    const nextVersion = async (): Promise<bigint> => {
+    const currentVersion = async (): Promise<bigint> => {
       if (version === undefined) {
         const r = await rows(writer, `SELECT value FROM _eddy_meta WHERE name = 'version'`)
         version = BigInt(String(r[0]?.value ?? 0))
       }
-      version += 1n
       return version
     }
     return {
@@ -183,8 +183,9 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         const names = [...table.columns.map((c) => c.name), '_hlc', '_deleted', '_version', '_client_id']
         if (merge) names.push('_col_hlcs')
         const data: Array<Array<string | null>> = []
+        let v = await currentVersion()
         for (const w of writes) {
-          const v = await nextVersion()
+          v += 1n
           const line = table.columns.map((c) => encodeValue(c, w.row.values[c.name]))
           line.push(w.row.hlc, w.row.deleted ? 'true' : 'false', v.toString(), w.clientId)
           if (merge) line.push(w.row.columnHlcs === undefined ? null : JSON.stringify(w.row.columnHlcs))
@@ -210,7 +211,8 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
            ON CONFLICT (${table.primaryKey.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates.join(', ')}${guard}`,
         )
         await writer.run(`DROP TABLE ${staged}`)
-        await writer.run(`UPDATE _eddy_meta SET value = ? WHERE name = 'version'`, [version ?? 0n])
+        version = v
+        await writer.run(`UPDATE _eddy_meta SET value = ? WHERE name = 'version'`, [v])
       },
       async addConflicts(conflicts: readonly NewConflict[]) {
         for (const c of conflicts) {
