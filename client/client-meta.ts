@@ -5,8 +5,9 @@ import { createStore, get, set, type UseStore, update } from 'idb-keyval'
  * highest HLC stamp this profile has persisted. Every tab of one profile shares them.
  */
 export interface ClientMeta {
-  /** The profile's clientId: created once, the same for every tab and every reload. */
-  clientId(): Promise<string>
+  /** The profile's clientId: created once, the same for every tab and every reload; `created` when this call made it. */
+  clientId(): Promise<{ id: string; created: boolean }>
+  setClientId(id: string): Promise<void>
   cursor(): Promise<string | undefined>
   setCursor(cursor: string | undefined): Promise<void>
   lastHlc(): Promise<string | undefined>
@@ -16,7 +17,7 @@ export interface ClientMeta {
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789'
 
-function freshClientId(): string {
+export function freshClientId(): string {
   const bytes = new Uint8Array(16)
   crypto.getRandomValues(bytes)
   let id = 'c'
@@ -33,7 +34,10 @@ export function openClientMeta(dbName: string): ClientMeta {
       await update<string>('clientId', (old) => old ?? candidate, store)
       const id = await get<string>('clientId', store)
       if (typeof id !== 'string') throw new Error('clientId was not stored')
-      return id
+      return { id, created: id === candidate }
+    },
+    async setClientId(id) {
+      await set('clientId', id, store)
     },
     cursor: () => get<string>('cursor', store),
     async setCursor(cursor) {

@@ -265,6 +265,21 @@ describe('engine: write-through', () => {
     expect(await edge.row('customers', { customer_id: 2 })).toBeNull()
   })
 
+  it('turns a manual-strategy conflict into a `rejected` error and counts it in the status', async () => {
+    const edge = await edgeFor()
+    let t = 50_000_000
+    const a = await engineOn(edge, { now: () => t })
+    const b = await engineOn(edge, { now: () => t + 10_000 }) // b's clock runs ahead
+    await b.engine.put('customers', { customer_id: 4, name: 'From B' })
+    t += 1
+    const err = await a.engine.put('customers', { customer_id: 4, name: 'From A' }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'rejected' })
+    expect(String((err as Error).message)).toMatch(/conflict/)
+    expect(a.engine.status().conflicts).toBe(1)
+    expect(await edge.row('customers', { customer_id: 4 })).toMatchObject({ name: 'From B' })
+    expect(await a.cache.query('SELECT name FROM customers WHERE customer_id = ?', [4])).toEqual([])
+  })
+
   it('sends queued writes before a write-through write so their lower seqs are not lost', async () => {
     const edge = await edgeFor()
     const { engine } = await engineOn(edge)
@@ -453,6 +468,30 @@ describe('engine: durability and failures', () => {
     expect(String(stamp2) > String(stamp1)).toBe(true)
     expect(await second.engine.sync()).toMatchObject({ pushed: 2, applied: 2 })
     expect(await edge.row('orders', { order_id: id })).toMatchObject({ status: 'shipped' })
+  })
+
+  it('takes a fresh clientId when its outbox was lost, so new seqs are not mistaken for old ones', async () => {
+    const edge = await edgeFor()
+    const dbName = `engine-test-${process.pid}-${n++}`
+    const first = await engineOn(edge, { dbName })
+    for (let i = 0; i < 3; i++) await first.engine.put('orders', order(uuid()))
+    await first.engine.sync()
+    await first.engine.close()
+    await new Promise<void>((resolve, reject) => {
+      const req = indexedDB.deleteDatabase(`${dbName}-outbox`)
+      req.onsuccess = () => resolve()
+      req.onerror = () => reject(req.error)
+    })
+    const second = await engineOn(edge, { dbName })
+    expect(second.engine.clientId).not.toBe(first.engine.clientId)
+    const id = uuid()
+    await second.engine.put('orders', order(id))
+    expect(await second.engine.sync()).toMatchObject({ applied: 1, duplicate: 0 })
+    expect(await edge.row('orders', { order_id: id })).not.toBeNull()
+    // and the new id sticks
+    await second.engine.close()
+    const third = await engineOn(edge, { dbName })
+    expect(third.engine.clientId).toBe(second.engine.clientId)
   })
 
   it('surfaces a 4xx answer in status().lastError and recovers once the cause is fixed', async () => {

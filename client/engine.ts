@@ -5,7 +5,7 @@ import type { PushResult } from '../shared/protocol.ts'
 import type { Row, Schema, Table } from '../shared/schema.ts'
 import { validateWrite } from '../shared/validators.ts'
 import type { CachedRow, LocalCache, LocalWrite } from './cache.ts'
-import { openClientMeta } from './client-meta.ts'
+import { freshClientId, openClientMeta } from './client-meta.ts'
 import { type ChannelMessage, createMutex, electLeader, openChannel } from './leader.ts'
 import { type NewMutation, openOutbox } from './outbox.ts'
 import { createStatusStore, initialStatus } from './status.ts'
@@ -189,8 +189,13 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis)
 
   const meta = openClientMeta(dbName)
-  const clientId = await meta.clientId()
   const outbox = openOutbox(dbName)
+  // The edge drops seqs at or below the last one it saw from a clientId, so a clientId must never
+  // restart its seqs: the outbox (which numbers them) keeps its owner. An outbox created for a
+  // clientId that existed before (the outbox was lost) gets a fresh clientId.
+  const known = await meta.clientId()
+  const clientId = await outbox.claimOwner(known.created ? known.id : freshClientId())
+  if (clientId !== known.id) await meta.setClientId(clientId)
   const stamps = [await meta.lastHlc(), await outbox.lastHlc()].filter((s): s is string => s !== undefined)
   const after = stamps.sort().at(-1)
   const hlc = createHlc({ nodeId: clientId, now, ...(after === undefined ? {} : { after }) })
@@ -206,7 +211,6 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   /** invalidate-on-write tables written since their last reload */
   const stale = new Set<string>()
   let closed = false
-  let conflicts = 0
   /** Local writes between their start and their acknowledgement. */
   const inFlight = new Set<Promise<unknown>>()
 
@@ -520,8 +524,9 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       )
     }
     if (results.some((r) => r.status === 'conflict')) {
-      conflicts += results.filter((r) => r.status === 'conflict').length
-      status.update({ conflicts })
+      status.update({
+        conflicts: status.get().conflicts + results.filter((r) => r.status === 'conflict').length,
+      })
       throw new EddyError(
         'rejected',
         'conflict: the write was recorded for manual review, the row is unchanged',

@@ -37,6 +37,11 @@ interface MetaRow {
   v: number
 }
 
+interface OwnerRow {
+  k: 'owner'
+  v: string
+}
+
 /**
  * The durable record of every acknowledged, unsynced write; shared by all tabs of a profile.
  *
@@ -64,6 +69,11 @@ export interface Outbox {
   pending(): Promise<number>
   /** The highest stamp held by a pending write. */
   lastHlc(): Promise<string | undefined>
+  /**
+   * The clientId whose seqs this outbox numbers: the stored one, or `candidate` when none is stored
+   * yet (then it is stored). Seqs are only meaningful per clientId, so an outbox keeps its owner.
+   */
+  claimOwner(candidate: string): Promise<string>
   rejected(): Promise<RejectedWrite[]>
   rejectedCount(): Promise<number>
   clearRejected(): Promise<void>
@@ -75,6 +85,7 @@ class OutboxDb extends Dexie {
   parked!: DexieTable<ParkedGroup, number>
   rejected!: DexieTable<RejectedWrite, number>
   meta!: DexieTable<MetaRow, string>
+  owner!: DexieTable<OwnerRow, string>
 
   constructor(name: string) {
     super(name, {
@@ -82,7 +93,7 @@ class OutboxDb extends Dexie {
       indexedDB: globalThis.indexedDB,
       IDBKeyRange: globalThis.IDBKeyRange,
     })
-    this.version(1).stores({ queue: 'id', parked: '++id', rejected: 'seq', meta: 'k' })
+    this.version(1).stores({ queue: 'id', parked: '++id', rejected: 'seq', meta: 'k', owner: 'k' })
   }
 }
 
@@ -217,6 +228,15 @@ export function openOutbox(dbName: string): Outbox {
         const p = await db.parked.orderBy('id').last()
         const stamps = [q?.hlc, p?.hlc].filter((s): s is string => s !== undefined && s !== '')
         return stamps.sort().at(-1)
+      })
+    },
+
+    claimOwner(candidate) {
+      return db.transaction('rw', [db.owner], async () => {
+        const stored = await db.owner.get('owner')
+        if (stored !== undefined) return stored.v
+        await db.owner.put({ k: 'owner', v: candidate })
+        return candidate
       })
     },
 

@@ -125,6 +125,8 @@ export function createSyncEngine(d: SyncDeps): SyncEngine {
       synced.set(m.table, list)
     }
     tally.pushed += batch.length
+    const conflicts = results.filter((r) => r.status === 'conflict').length
+    if (conflicts > 0) d.status.update({ conflicts: d.status.get().conflicts + conflicts })
     // The stamp must be durable before the writes that carried it leave the outbox.
     const last = d.hlc.last()
     if (last !== undefined) await d.meta.saveHlc(last)
