@@ -191,6 +191,18 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
     await next()
   })
 
+  /**
+   * The caller's tenant scope: undefined means unscoped (no auth, or an admin without a tenant
+   * claim); null means a caller without a tenant, who may not touch tenant-scoped tables at all.
+   */
+  const scopeOf = (c: Context<Env>): string | null | undefined => {
+    const caller = c.get('caller')
+    if (caller === undefined) return undefined
+    return caller.tenant ?? (caller.admin ? undefined : null)
+  }
+  const tenantOnly = (scope: string | null | undefined): string | undefined =>
+    typeof scope === 'string' ? scope : undefined
+
   const requireAdmin = (c: Context<Env>): void => {
     const caller = c.get('caller')
     if (verify !== undefined && caller?.admin !== true)
@@ -228,7 +240,7 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
     const result = await applyBatch(warehouse, body, {
       now,
       subject: caller?.subject,
-      tenant: caller?.tenant,
+      tenant: scopeOf(c),
     })
     pushes += 1
     if (hasRetention && pushes % pruneEvery === 0) {
@@ -248,11 +260,13 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
     const limit = intParam(c.req.query('limit'), 'limit', PULL_DEFAULT_LIMIT, PULL_MAX_LIMIT)
     const cursorText = c.req.query('cursor')
     const after = cursorText === undefined || cursorText === '' ? 0n : decodeCursor(cursorText, names)
+    const scope = scopeOf(c)
     const { changes, hasMore } = await warehouse.pull({
-      tables,
+      // a caller without a tenant gets nothing from tenant-scoped tables
+      tables: scope === null ? tables.filter((t) => t.tenantColumn === undefined) : tables,
       afterVersion: after,
       limit,
-      tenant: c.get('caller')?.tenant,
+      tenant: tenantOnly(scope),
     })
     const last = changes.at(-1)?.version ?? after
     const body: PullResponse = {
@@ -270,14 +284,19 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
   })
 
   app.get(`${base}/conflicts`, async (c) => {
-    return c.json({ conflicts: await warehouse.conflicts(c.get('caller')?.tenant) })
+    const scope = scopeOf(c)
+    const list = await warehouse.conflicts(tenantOnly(scope))
+    return c.json({
+      conflicts:
+        scope === null ? list.filter((x) => schema.tables.get(x.table)?.tenantColumn === undefined) : list,
+    })
   })
 
   app.post(`${base}/conflicts/:id/resolve`, async (c) => {
     requireAdmin(c)
     const id = c.req.param('id')
     const body = parse(resolveBody, await readJson(c, maxBodyBytes))
-    const tenant = c.get('caller')?.tenant
+    const tenant = tenantOnly(scopeOf(c))
     const record = (await warehouse.conflicts(tenant)).find((x) => String(x.id) === id)
     if (record === undefined) throw fail('not_found', `no conflict ${id}`)
     const table = schema.table(record.table)
@@ -332,7 +351,10 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
     const buckets = body.buckets ?? DEFAULT_BUCKETS
     if (body.bucket !== undefined && body.bucket >= buckets)
       throw fail('bad_request', `bucket must be below ${buckets}`)
-    const entries = await warehouse.digestEntries(table, c.get('caller')?.tenant)
+    const scope = scopeOf(c)
+    if (scope === null && table.tenantColumn !== undefined)
+      throw fail('forbidden', `${table.name} is scoped by tenant, and the caller has none`)
+    const entries = await warehouse.digestEntries(table, tenantOnly(scope))
     const keyed = entries.map((e) => ({ key: e.key, hlc: e.hlc, keyText: canonicalKey(table, e.key) }))
     if (body.bucket !== undefined) {
       const only = body.bucket

@@ -13,8 +13,11 @@ export interface PushContext {
   readonly now: () => number
   /** The verified token's subject: it owns every clientId it pushes. Undefined without auth. */
   readonly subject?: string | undefined
-  /** The token's tenant claim: scopes tables that have a tenant column. Undefined without one. */
-  readonly tenant?: string | undefined
+  /**
+   * The token's tenant claim: scopes tables that have a tenant column. Undefined: no scoping (no
+   * auth, or an admin without a tenant). Null: a caller without a tenant, kept out of those tables.
+   */
+  readonly tenant?: string | null | undefined
 }
 
 interface Prepared {
@@ -103,7 +106,10 @@ export async function applyBatch(
           if (isEddyError(e)) return { code: e.code, field: 'hlc', message: e.message }
           throw e
         }
-        if (ctx.tenant !== undefined) scopeToTenant(table, checked.key, checked.values, m.op, ctx.tenant)
+        if (ctx.tenant === null && table.tenantColumn !== undefined)
+          throw forbidden(`${table.name} is scoped by tenant, and the caller has none`)
+        if (typeof ctx.tenant === 'string')
+          scopeToTenant(table, checked.key, checked.values, m.op, ctx.tenant)
         const write: IncomingWrite =
           m.op === 'delete'
             ? { op: 'delete', key: checked.key, hlc: m.hlc }
@@ -131,7 +137,7 @@ export async function applyBatch(
     }
     for (const [table, keys] of byTable) {
       const found = await tx.readRows(table, [...keys.values()])
-      if (ctx.tenant !== undefined) {
+      if (typeof ctx.tenant === 'string') {
         for (const row of found.values()) {
           const owner = rowTenant(table, row.values)
           if (owner !== undefined && owner !== ctx.tenant)

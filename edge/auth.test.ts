@@ -199,6 +199,34 @@ describe('auth and tenants', () => {
     expect(forGlobex.conflicts).toEqual([])
   })
 
+  it('keeps callers without a tenant claim out of tenant tables, unless they are admins', async () => {
+    const plain = await token({}, { sub: 'nobody' })
+    const admin = await token({ role: 'admin' }, { sub: 'ops' })
+    const pushed = await call('/sync/push', plain, {
+      clientId: 'tab-none',
+      mutations: [
+        {
+          seq: 1,
+          table: 'notes',
+          op: 'upsert',
+          key: { org: 'acme', id: 9 },
+          values: { body: 'x' },
+          hlc: stamp(1, 'tab-none'),
+        },
+      ],
+    })
+    expect(pushed.status).toBe(403)
+    const pulled = (await (await call('/sync/pull', plain)).json()) as PullResponse
+    expect(pulled.changes.some((c) => c.table === 'notes')).toBe(false)
+    expect(pulled.changes.some((c) => c.table === 'shared')).toBe(true)
+    expect((await call('/sync/digest', plain, { table: 'notes' })).status).toBe(403)
+    expect((await call('/sync/digest', plain, { table: 'shared' })).status).toBe(200)
+    const conflicts = (await (await call('/sync/conflicts', plain)).json()) as { conflicts: ConflictRecord[] }
+    expect(conflicts.conflicts).toEqual([])
+    const all = (await (await call('/sync/pull?tables=notes', admin)).json()) as PullResponse
+    expect(all.changes.map((c) => c.key.org).sort()).toEqual(['acme', 'globex'])
+  })
+
   it('fills the tenant column of a new row from the claim', async () => {
     const acme = await token({ tenant: 'acme' }, { sub: 'a2' })
     const notesNoOrg = defineSchema({
