@@ -273,7 +273,6 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   )
   const pullEveryMs = refreshes.length > 0 ? Math.min(...refreshes) : DEFAULT_PULL_MS
   let nextPullAt = now()
-  let pullWanted = false
   let failures = 0
   let retryAt = 0
   let loop: Promise<void> | undefined
@@ -297,9 +296,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       try {
         const tally = await sync.push(due.size > 0 ? due : 'none')
         let pulled = 0
-        const pulledNow = pullWanted || tally.pushed > 0 || t >= nextPullAt
+        const pulledNow = tally.pushed > 0 || t >= nextPullAt
         if (pulledNow) {
-          pullWanted = false
           nextPullAt = t + pullEveryMs
           pulled = await sync.pull()
         }
@@ -401,15 +399,20 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   }
 
   /**
-   * Applies planned writes as one group. Local modes: cache first, then the outbox commit (the
-   * acknowledgement); a failed commit reverts the cache. Write-through: nothing local until the
-   * edge answers. Returns the row each upsert leaves (null for deletes).
+   * Applies planned writes as one group. Local modes: the cache write and the outbox commit (the
+   * acknowledgement) together; if either fails, both are undone and the caller gets the error.
+   * Write-through: nothing local until the edge answers. Returns the row each upsert leaves (null
+   * for deletes).
    */
   async function commit(planned: readonly PlannedWrite[]): Promise<Array<Row | null>> {
     live()
     if (planned.length === 0) return []
     const byTable = new Map<Table, Row[]>()
-    for (const p of planned) byTable.set(p.table, [...(byTable.get(p.table) ?? []), p.key])
+    for (const p of planned) {
+      const keys = byTable.get(p.table)
+      if (keys === undefined) byTable.set(p.table, [p.key])
+      else keys.push(p.key)
+    }
     const cached = new Map<string, { table: Table; key: Row; row: CachedRow | undefined }>()
     for (const [t, keys] of byTable) {
       const rows = await cache.getRows(t, keys)
@@ -485,7 +488,6 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     channel.post({ type: 'write', tables })
     emitChange(tables, 'local')
     if (planned.some((p) => p.table.refreshOnWrite) && online()) {
-      pullWanted = true
       sync
         .push('none')
         .then(() => sync.pull())
@@ -570,8 +572,14 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     }
   }
 
-  // Start: a first pass once the leader election has settled.
-  if (autoSync) setTimeout(kick, 0)
+  // Start: a first pass once the leader election has (most likely) settled. A tab that does not
+  // lead still fills its own cache once; later it pulls when the leader reports new data.
+  const starter = autoSync
+    ? setTimeout(() => {
+        if (leadership.isLeader()) kick()
+        else if (online() && !closed) sync.pull().catch(noteError)
+      }, 0)
+    : undefined
 
   const engine: Engine = {
     clientId,
@@ -674,6 +682,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       closed = true
       if (ticker !== undefined) clearInterval(ticker)
       if (kickTimer !== undefined) clearTimeout(kickTimer)
+      if (starter !== undefined) clearTimeout(starter)
       offLeader()
       offChannel()
       if (hasEvents) {
