@@ -8,6 +8,7 @@ import type { TestPageWindow } from '../../test/browser/page/main.ts'
 import {
   DROP,
   launchBrowser,
+  launchProfile,
   openPage,
   startEdge,
   startServer,
@@ -377,5 +378,41 @@ describe('createEddy in Chromium', () => {
     expect((await pullAll('orders')).map((c) => c.row?.total_amount)).toEqual(['2.00'])
     await ca.close()
     await cb.close()
+  })
+
+  it('keeps the cache and the outbox across a browser restart while offline', async () => {
+    await freshEdge()
+    server.setInterceptor(() => DROP)
+    const profile = await launchProfile()
+    try {
+      const first = await openPage(profile.context, pageUrl('restart'), 'eddy ready')
+      await first.evaluate(
+        async (row) => {
+          const { eddy } = window as unknown as TestPageWindow
+          eddy.setOnline(false)
+          await eddy.put('orders', row)
+        },
+        order(uuid(50), { status: 'shipped' }),
+      )
+      const context = await profile.reopen()
+      const page = await openPage(context, pageUrl('restart'), 'eddy ready')
+      const after = await page.evaluate(async () => {
+        const { eddy } = window as unknown as TestPageWindow
+        return {
+          rows: await eddy.query('SELECT order_id, status, _needs_sync FROM orders'),
+          pending: eddy.status().pending,
+        }
+      })
+      expect(after).toEqual({
+        rows: [{ order_id: uuid(50), status: 'shipped', _needs_sync: true }],
+        pending: 1,
+      })
+      server.setInterceptor(null)
+      await page.evaluate(() => (window as unknown as TestPageWindow).eddy.sync())
+      await waitStatus(page, 's.pending === 0')
+      expect((await pullAll('orders')).map((c) => c.key.order_id)).toEqual([uuid(50)])
+    } finally {
+      await profile.dispose()
+    }
   })
 })
