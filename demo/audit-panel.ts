@@ -1,18 +1,19 @@
 import type { SyncEvent } from '../shared/protocol.ts'
 import { h, replace } from './dom.ts'
-import type { DemoEddy } from './eddy-client.ts'
+import type { DemoEddy, Status } from './eddy-client.ts'
 import { errorDetail } from './error-detail.ts'
 import { formatMs, formatSince } from './format.ts'
 import { createPanel } from './panel.ts'
 import type { SyncApi } from './sync-api.ts'
 
+const POLL_MS = 5000
 const COLUMNS = ['applied', 'stale', 'duplicate', 'conflict', 'rejected'] as const
 
 /** The edge's audit trail (`GET /sync/events`): one line per push, newest first, from every client. */
 export function createAuditPanel(eddy: DemoEddy, api: SyncApi): HTMLElement {
   const reload = h('button', { type: 'button', testid: 'reload-events' }, 'Reload')
   const panel = createPanel('Audit trail', 'audit-panel', reload)
-  let lastSyncAt: string | null = null
+  let seen = ''
 
   function render(events: readonly SyncEvent[]): void {
     if (events.length === 0) {
@@ -71,13 +72,20 @@ export function createAuditPanel(eddy: DemoEddy, api: SyncApi): HTMLElement {
   }
 
   reload.addEventListener('click', () => void refresh())
+  // Pushes from this tab change the status (a sync, a pending count going down); pushes from other
+  // clients show up on the next poll.
+  const stamp = (s: Status): string => `${s.lastSyncAt}|${s.pending}|${s.conflicts}|${s.rejected}`
   eddy.on('status', (s) => {
-    if (s.lastSyncAt !== lastSyncAt) {
-      lastSyncAt = s.lastSyncAt
+    const next = stamp(s)
+    if (next !== seen) {
+      seen = next
       void refresh()
     }
   })
-  lastSyncAt = eddy.status().lastSyncAt
+  setInterval(() => {
+    if (eddy.status().online && !document.hidden) void refresh()
+  }, POLL_MS)
+  seen = stamp(eddy.status())
   void refresh()
   return panel.el
 }

@@ -62,6 +62,10 @@ export function createRowForm(eddy: DemoEddy, table: Table, view: TableView, onS
   })
   disable(true)
 
+  function setTitle(row: Row): void {
+    replace(title, `Edit ${table.name} ${table.primaryKey.map((k) => inputText(row[k])).join(', ')}`)
+  }
+
   function disable(off: boolean): void {
     save.disabled = off
     for (const f of fields.values()) f.input.disabled = off
@@ -131,17 +135,12 @@ export function createRowForm(eddy: DemoEddy, table: Table, view: TableView, onS
           : table.sync === 'hybrid'
             ? 'Saved locally; goes out with the next scheduled sync.'
             : 'Saved locally; pending sync.'
+      original = stored && typeof stored === 'object' ? { ...(stored as Row) } : { ...original, ...row }
+      creating = false
+      setTitle(original)
+      fill(original)
       replace(status, where)
       status.className = 'form-status ok'
-      if (stored && typeof stored === 'object') {
-        original = { ...stored }
-        creating = false
-        fill(original)
-        replace(status, where)
-      } else {
-        original = { ...original, ...row }
-        creating = false
-      }
       onSaved()
     } catch (e) {
       const d = errorDetail(e)
@@ -165,7 +164,7 @@ export function createRowForm(eddy: DemoEddy, table: Table, view: TableView, onS
     edit(row) {
       original = { ...row }
       creating = false
-      replace(title, `Edit ${table.name} ${table.primaryKey.map((k) => inputText(row[k])).join(', ')}`)
+      setTitle(row)
       fill(original)
       disable(false)
     },

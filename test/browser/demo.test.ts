@@ -12,7 +12,8 @@ import {
 } from '../../demo/harness/chromium.ts'
 import { buildDemo, type DemoServer, SMALL_SEED, serveDemo } from '../../demo/harness/serve-demo.ts'
 import { SEED_SIZES } from '../../edge/seed.ts'
-import { pullResponse } from '../../shared/protocol.ts'
+import { must } from '../../shared/errors.ts'
+import { conflictsResponse, pullResponse } from '../../shared/protocol.ts'
 import type { Row } from '../../shared/schema.ts'
 
 /**
@@ -130,6 +131,49 @@ describe('the demo app in Chromium', () => {
     const after = (await pullAll('orders')).get(JSON.stringify({ order_id: key }))
     expect(after).toMatchObject({ order_id: key, total_amount: amount, status: 'shipped' })
     await page.screenshot({ path: join(ARTIFACTS, 'demo.png'), fullPage: true })
+  })
+
+  it('saves a customer through to the warehouse, then resolves a manual conflict from the panel', async () => {
+    await clickTestId('tab-customers')
+    const row = '[data-testid="rows-customers"] tr[data-key="1"]'
+    await page.waitForSelector(row)
+    await page.click(row)
+    await page.fill('[data-testid="field-customers-email"]', 'not-an-email')
+    await clickTestId('save-customers')
+    await page.waitForFunction(
+      () => (document.querySelector('[data-testid="error-customers-email"]')?.textContent ?? '') !== '',
+    )
+    await page.fill('[data-testid="field-customers-email"]', 'ada@example.com')
+    await clickTestId('save-customers')
+    // write-through: once the form says so, the warehouse already serves the row
+    await waitForTestId(page, 'form-status-customers', 'Stored in the warehouse.')
+    const key = JSON.stringify({ customer_id: 1 })
+    const stored = (await pullAll('customers')).get(key)
+    expect(stored).toMatchObject({ customer_id: 1, email: 'ada@example.com' })
+
+    await page.fill('[data-testid="stale-edit-id"]', '1')
+    await clickTestId('simulate-conflict')
+    const card = await page.waitForSelector('article[data-testid^="conflict-"]')
+    const id = must(await card.getAttribute('data-testid'), 'card id').replace('conflict-', '')
+    const incoming = `${String(stored?.name)} (edited offline)`
+    expect(await card.textContent()).toContain(incoming)
+    // the stale write left the row as it was
+    expect((await pullAll('customers')).get(key)).toMatchObject({ name: stored?.name })
+
+    await clickTestId(`keep-incoming-${id}`)
+    await page.waitForSelector('article[data-testid^="conflict-"]', { state: 'detached' })
+    const open = v.parse(conflictsResponse, await (await fetch(`${server.url}/sync/conflicts`)).json())
+    expect(open.conflicts.map((c) => String(c.id))).not.toContain(id)
+    expect((await pullAll('customers')).get(key)).toMatchObject({ name: incoming, email: 'ada@example.com' })
+    // the resolution is a new write: the panel's sync pulls it into the cache
+    await page.waitForFunction(
+      async (name) => {
+        const rows = await window.eddy?.query('SELECT name FROM customers WHERE customer_id = 1')
+        return rows?.[0]?.name === name
+      },
+      incoming,
+      { timeout: 30_000 },
+    )
   })
 
   it('opens again with the edge down: the shell from the service worker, the rows from the persisted cache', async () => {
