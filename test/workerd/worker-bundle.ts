@@ -29,7 +29,7 @@ export function wranglerConfig(): { main: string; compatibilityDate: string; com
  * its `workerd, worker, browser` conditions), offline, into a temporary folder. Returns the file.
  */
 export async function bundleWorker(): Promise<string> {
-  const { main } = wranglerConfig()
+  const { main, compatibilityFlags } = wranglerConfig()
   // wrangler's esbuild, resolved from wrangler itself, whatever npm hoisted at the top level
   const esbuild = createRequire(createRequire(import.meta.url).resolve('wrangler/package.json'))(
     'esbuild',
@@ -43,6 +43,8 @@ export async function bundleWorker(): Promise<string> {
     format: 'esm',
     target: 'es2022',
     conditions: ['workerd', 'worker', 'browser'],
+    // the runtime provides these modules (node:* only with the nodejs_compat flag)
+    external: ['cloudflare:*', ...(compatibilityFlags.includes('nodejs_compat') ? ['node:*'] : [])],
     logLevel: 'silent',
   })
   return outfile
