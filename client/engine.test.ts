@@ -9,7 +9,6 @@ import { backoffDelay } from './sync-engine.ts'
 import { startEdge, type TestEdge } from './testing/edge.ts'
 import { MemoryCache } from './testing/memory-cache.ts'
 
-let n = 0
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
@@ -31,7 +30,7 @@ async function engineOn(
     schema: demoSchema,
     cache,
     fetch: edge.fetch,
-    dbName: `engine-test-${process.pid}-${n++}`,
+    dbName: `engine-test-${crypto.randomUUID()}`,
     autoSync: false,
     ...extra,
   })
@@ -157,7 +156,7 @@ describe('engine: transactions and the outbox', () => {
 
   it('stores a 10,000-row transaction as a handful of IndexedDB records and pushes it in batches', async () => {
     const edge = await edgeFor()
-    const dbName = `engine-test-${process.pid}-${n++}`
+    const dbName = `engine-test-${crypto.randomUUID()}`
     const { engine } = await engineOn(edge, { dbName })
     const progress: Array<{ done: number; total: number }> = []
     engine.on('status', (s) => {
@@ -362,7 +361,7 @@ describe('engine: sync between clients', () => {
 
   it('lets only one of two engines on one profile push, and both share the outbox', async () => {
     const edge = await edgeFor()
-    const dbName = `engine-test-${process.pid}-${n++}`
+    const dbName = `engine-test-${crypto.randomUUID()}`
     const pushes = [0, 0]
     const counting =
       (i: number): typeof fetch =>
@@ -454,7 +453,7 @@ describe('engine: events', () => {
 describe('engine: durability and failures', () => {
   it('keeps pending writes and the clock across a reload, even when the wall clock went back', async () => {
     const edge = await edgeFor()
-    const dbName = `engine-test-${process.pid}-${n++}`
+    const dbName = `engine-test-${crypto.randomUUID()}`
     const id = uuid()
     const first = await engineOn(edge, { dbName, now: () => 10_000_000 })
     await first.engine.put('orders', order(id, { status: 'paid' }))
@@ -472,7 +471,7 @@ describe('engine: durability and failures', () => {
 
   it('takes a fresh clientId when its outbox was lost, so new seqs are not mistaken for old ones', async () => {
     const edge = await edgeFor()
-    const dbName = `engine-test-${process.pid}-${n++}`
+    const dbName = `engine-test-${crypto.randomUUID()}`
     const first = await engineOn(edge, { dbName })
     for (let i = 0; i < 3; i++) await first.engine.put('orders', order(uuid()))
     await first.engine.sync()

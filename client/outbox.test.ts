@@ -2,12 +2,11 @@ import 'fake-indexeddb/auto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type NewMutation, type Outbox, openOutbox } from './outbox.ts'
 
-let n = 0
 const opened: Outbox[] = []
 afterEach(() => {
   for (const o of opened.splice(0)) o.close()
 })
-function open(name = `outbox-test-${process.pid}-${n++}`): Outbox {
+function open(name = `outbox-test-${crypto.randomUUID()}`): Outbox {
   const o = openOutbox(name)
   opened.push(o)
   return o
@@ -77,7 +76,7 @@ describe('outbox', () => {
   })
 
   it('keeps pending writes, the seq counter and the highest stamp across a reopen', async () => {
-    const name = `outbox-test-${process.pid}-${n++}`
+    const name = `outbox-test-${crypto.randomUUID()}`
     const first = openOutbox(name)
     const [s1 = 0] = (await first.add([mut(1), mut(9)], { park: false })).seqs
     first.close()
