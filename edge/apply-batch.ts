@@ -233,8 +233,9 @@ export async function applyBatch(
     }
     // Only the final image of each key is written (the fold), in one set-based write per table.
     for (const [table, rows] of writes) {
-      const finalRows = [...rows.values()].map((w) => {
-        const last = image.get(table.name)?.get(canonicalKey(table, w.key))
+      const latest = image.get(table.name)
+      const finalRows = [...rows].map(([keyText, w]) => {
+        const last = latest?.get(keyText)
         return last === undefined ? w : { ...w, row: last }
       })
       await tx.writeRows(table, finalRows)
