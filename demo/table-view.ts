@@ -29,7 +29,7 @@ export function createTableView(eddy: DemoEddy, schema: Schema, view: TableView)
   const next = h('button', { type: 'button', onclick: () => go(page + 1), testid: id('next') }, 'Next ›')
   const add = h('button', { type: 'button', onclick: () => void createNew(), testid: id('new') }, '+ New')
 
-  const head = h('tr', {}, ...view.listColumns.map((c) => h('th', {}, c)), h('th', {}, ''))
+  const head = h('tr', {}, h('th', { class: 'mark' }, ''), ...view.listColumns.map((c) => h('th', {}, c)))
   const el = h(
     'section',
     { class: 'table-view', testid: id('view') },
@@ -66,8 +66,12 @@ export function createTableView(eddy: DemoEddy, schema: Schema, view: TableView)
         const tr = h(
           'tr',
           { tabindex: 0, 'data-key': keyText(row), onclick: () => form.edit(row) },
+          h(
+            'td',
+            { class: 'mark' },
+            row._needs_sync === true ? h('span', { class: 'pill pending' }, 'pending') : null,
+          ),
           ...view.listColumns.map((c) => h('td', { title: formatCell(row[c]) }, formatCell(row[c]))),
-          h('td', {}, row._needs_sync === true ? h('span', { class: 'pill pending' }, 'pending') : null),
         )
         tr.addEventListener('keydown', (e) => {
           if (e.key === 'Enter') form.edit(row)

@@ -9,6 +9,7 @@ export interface TableView {
   readonly pattern: string
   /** What a visitor should try, in one or two sentences. */
   readonly blurb: string
+  /** The list's columns (the form shows them all); a first, narrow column marks unsynced rows. */
   readonly listColumns: readonly string[]
   readonly orderBy: string
   /** How a new row gets its key: a random UUID, the next integer, or typed by the visitor. */
@@ -23,7 +24,7 @@ export const TABLE_VIEWS: readonly TableView[] = [
     blurb:
       'Edits land in the local DuckDB cache and the durable outbox at once; the sync engine pushes them ' +
       'in batches. Go offline, edit, watch the pending count, go online.',
-    listColumns: ['order_id', 'customer_id', 'total_amount', 'status', 'created_at'],
+    listColumns: ['order_id', 'customer_id', 'total_amount', 'status'],
     orderBy: 'created_at DESC, order_id',
     newKey: 'uuid',
   },
@@ -34,7 +35,7 @@ export const TABLE_VIEWS: readonly TableView[] = [
     blurb:
       'A save goes to the warehouse before it resolves and shows the stored row. An older write that ' +
       'disagrees with the stored row waits in the conflicts panel for a person to decide.',
-    listColumns: ['customer_id', 'name', 'email', 'updated_at'],
+    listColumns: ['customer_id', 'name', 'email'],
     orderBy: 'customer_id',
     newKey: 'next-int',
   },

@@ -7,8 +7,8 @@ import { buildDemo, serveDemo } from '../demo/harness/serve-demo.ts'
 /**
  * `npm run screenshot`: the README's picture of the demo, taken from the real page. Builds the demo,
  * serves it with the real edge over a fresh seeded warehouse (in a temporary folder, so `./data` is
- * untouched), opens it in headless Chromium, waits for the first sync and the SQL chart, makes one
- * offline edit so the sync bar shows a pending write, and writes `docs/demo.png`.
+ * untouched), opens it in headless Chromium, waits for the first sync and the SQL chart, checks
+ * divergence, makes one offline edit so the sync bar shows a pending write, and writes `docs/demo.png`.
  */
 const OUT = resolve(import.meta.dirname, '../docs/demo.png')
 
@@ -25,12 +25,17 @@ async function main(): Promise<void> {
     await waitForFirstSync(page)
     await page.waitForSelector('[data-testid="rows-orders"] tr[data-key]')
     await page.waitForSelector('[data-testid="sql-chart"] svg')
+    await page.click('[data-testid="check-divergence"]')
+    await page.waitForFunction(() =>
+      /\d/.test(document.querySelector('[data-testid="diverged-metrics"]')?.textContent ?? ''),
+    )
     await page.click('[data-testid="toggle-online"]')
     await waitForTestId(page, 'online', 'offline')
     await page.click('[data-testid="rows-orders"] tr[data-key]')
     await page.selectOption('[data-testid="field-orders-status"]', 'shipped')
     await page.click('[data-testid="save-orders"]')
     await waitForTestId(page, 'pending', '1')
+    await page.waitForSelector('[data-testid="rows-orders"] .pill.pending')
     await mkdir(dirname(OUT), { recursive: true })
     await page.screenshot({ path: OUT })
     console.log(`wrote ${OUT}`)

@@ -111,6 +111,8 @@ describe('the demo app in Chromium', () => {
     await page.selectOption('[data-testid="field-orders-status"]', 'shipped')
     await clickTestId('save-orders')
     await waitForTestId(page, 'pending', '1')
+    const mark = `[data-testid="rows-orders"] tr[data-key="${key}"] .pill.pending`
+    await page.waitForSelector(mark)
     // the local cache has the edit at once, marked as not yet synced
     const local = await page.evaluate(
       (k) => window.eddy?.query('SELECT total_amount, _needs_sync FROM orders WHERE order_id = ?', [k]),
@@ -127,6 +129,7 @@ describe('the demo app in Chromium', () => {
     await waitForTestId(page, 'online', 'online')
     await clickTestId('sync-now')
     await waitForTestId(page, 'pending', '0')
+    await page.waitForSelector(mark, { state: 'detached' })
 
     const after = (await pullAll('orders')).get(JSON.stringify({ order_id: key }))
     expect(after).toMatchObject({ order_id: key, total_amount: amount, status: 'shipped' })
@@ -199,6 +202,15 @@ describe('the demo app in Chromium', () => {
         key,
       ),
     ).toEqual(amount)
+    // the service worker never answers for the API: with the edge gone, API calls fail
+    expect(
+      await page.evaluate(() =>
+        fetch('/sync/health').then(
+          () => 'answered',
+          () => 'failed',
+        ),
+      ),
+    ).toBe('failed')
     await page.screenshot({ path: join(ARTIFACTS, 'demo-edge-down.png'), fullPage: true })
   })
 })
