@@ -27,8 +27,9 @@ import type {
  * may still commit between our reads and our batch, which would make the outcomes `fn` computed from
  * those reads wrong (a lost lastSeq, an lww decision against a row that has since changed). Every
  * write batch therefore bumps a `generation` counter in `_eddy_meta`, and each attempt reads the
- * generation BEFORE its first read. The batch's first statement inserts that expected generation into
- * `_eddy_guard`, whose trigger aborts the whole batch when the stored generation differs. D1 runs
+ * generation BEFORE its first read. The batch's first statement inserts into `_eddy_guard` whether
+ * the stored generation still equals the one read; a CHECK constraint on that table refuses a false,
+ * which aborts the whole batch (plain SQLite, no trigger needed). D1 runs
  * batches one at a time, so a batch that passes the guard ran with nothing committed since its reads;
  * a batch that fails it changed nothing, and `write` re-runs `fn` on fresh reads (a few times, then
  * `warehouse_unavailable`, which the client retries).
@@ -258,12 +259,9 @@ const BOOKKEEPING = [
   `CREATE TABLE IF NOT EXISTS _eddy_conflicts (id INTEGER PRIMARY KEY AUTOINCREMENT, table_name TEXT NOT NULL,
     key_json TEXT NOT NULL, stored_json TEXT, incoming_json TEXT, hlc TEXT NOT NULL, client_id TEXT NOT NULL,
     detected_at TEXT NOT NULL)`,
-  // The optimistic-concurrency guard (see the file comment): inserting a generation other than the
-  // stored one aborts the batch that carries it.
-  'CREATE TABLE IF NOT EXISTS _eddy_guard (expected INTEGER NOT NULL)',
-  `CREATE TRIGGER IF NOT EXISTS _eddy_guard_check BEFORE INSERT ON _eddy_guard
-    WHEN NEW.expected IS NOT (SELECT value FROM _eddy_meta WHERE key = 'generation')
-    BEGIN SELECT RAISE(ABORT, '${CONCURRENT_WRITE}'); END`,
+  // The optimistic-concurrency guard (see the file comment): a batch whose expected generation is no
+  // longer the stored one inserts 0 here, the CHECK fails and the batch aborts.
+  `CREATE TABLE IF NOT EXISTS _eddy_guard (ok INTEGER NOT NULL CONSTRAINT ${CONCURRENT_WRITE} CHECK (ok = 1))`,
 ]
 
 /** Serialises async operations: each starts after the previous one settled. */
@@ -461,7 +459,11 @@ export function createD1Warehouse(
   /** Runs statements as one batch, guarded by the generation and bumping it. */
   const commit = async (generation: number, statements: D1PreparedStatement[]): Promise<void> => {
     await db.batch([
-      db.prepare('INSERT INTO _eddy_guard (expected) VALUES (?1)').bind(generation),
+      db
+        .prepare(
+          `INSERT INTO _eddy_guard (ok) SELECT coalesce(max(value = ?1), 0) FROM _eddy_meta WHERE key = 'generation'`,
+        )
+        .bind(generation),
       ...statements,
       db.prepare(`UPDATE _eddy_meta SET value = value + 1 WHERE key = 'generation'`),
       db.prepare('DELETE FROM _eddy_guard'),
@@ -477,11 +479,14 @@ export function createD1Warehouse(
   async function migrate(): Promise<void> {
     await db.batch([...BOOKKEEPING, ...[...plans.values()].map((p) => p.create)].map((s) => db.prepare(s)))
     const addMissing = async (): Promise<void> => {
-      const listing = [...plans.values()]
-        .map((p) => `SELECT '${p.table.name}' AS tbl, name FROM pragma_table_info('${p.table.name}')`)
-        .join(' UNION ALL ')
-      const { results } = await db.prepare(listing).all<{ tbl: string; name: string }>()
-      const have = new Set(results.map((r) => `${r.tbl}.${r.name}`))
+      // `PRAGMA table_info` is one of the PRAGMAs D1 documents as supported.
+      const tables = [...plans.values()].map((p) => p.table.name)
+      const listings = await db.batch<{ name: string }>(
+        tables.map((t) => db.prepare(`PRAGMA table_info(${q(t)})`)),
+      )
+      const have = new Set(
+        listings.flatMap((res, i) => res.results.map((r) => `${tables[i] ?? ''}.${r.name}`)),
+      )
       const alters: string[] = []
       for (const p of plans.values()) {
         for (const c of p.table.columns) {
