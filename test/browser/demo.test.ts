@@ -133,6 +133,12 @@ describe('the demo app in Chromium', () => {
 
     const after = (await pullAll('orders')).get(JSON.stringify({ order_id: key }))
     expect(after).toMatchObject({ order_id: key, total_amount: amount, status: 'shipped' })
+    // the cache and the warehouse agree again, by the digests the divergence panel compares
+    await clickTestId('check-divergence')
+    await page.waitForFunction(() =>
+      /^\d/.test(document.querySelector('[data-testid="diverged-metrics"]')?.textContent ?? ''),
+    )
+    expect(await page.textContent('[data-testid="diverged-orders"]')).toMatch(/^0 in /)
     await page.screenshot({ path: join(ARTIFACTS, 'demo.png'), fullPage: true })
   })
 
