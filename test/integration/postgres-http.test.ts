@@ -1,3 +1,4 @@
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { demoSchema } from '../../demo/schema.ts'
 import { createSyncApp } from '../../edge/app.ts'
@@ -19,17 +20,19 @@ describe('edge over HTTP on PostgreSQL', () => {
   let w: Warehouse
   let app: ReturnType<typeof createSyncApp>
 
+  const searchPath = `eddy_http_${Date.now()}`
+
   beforeAll(async () => {
-    w = await openPostgresWarehouse({
-      schema: demoSchema,
-      url: inject('pgUrl'),
-      searchPath: `http_${Date.now()}`,
-    })
+    w = await openPostgresWarehouse({ schema: demoSchema, url: inject('pgUrl'), searchPath })
     await w.migrate()
     app = createSyncApp({ schema: demoSchema, warehouse: w })
   })
   afterAll(async () => {
     await w.close()
+    // leave a server given by EDDY_PG_URL as we found it
+    const sql = postgres(inject('pgUrl'), { onnotice: () => {} })
+    await sql.unsafe(`DROP SCHEMA IF EXISTS "${searchPath}" CASCADE`)
+    await sql.end()
   })
 
   it('keeps every change for a puller while clients push concurrently', async () => {

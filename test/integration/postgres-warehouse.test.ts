@@ -1,4 +1,5 @@
-import { inject } from 'vitest'
+import postgres from 'postgres'
+import { afterAll, inject } from 'vitest'
 import { openPostgresWarehouse } from '../../edge/postgres-warehouse.ts'
 import type { Warehouse } from '../../edge/warehouse.ts'
 import { describeWarehouse } from '../../edge/warehouse-contract.ts'
@@ -8,6 +9,16 @@ const schemas = new WeakMap<Warehouse, string>()
 // Each store is its own PostgreSQL schema, so a run against EDDY_PG_URL never touches other data.
 const run = `c${Date.now().toString(36)}`
 let n = 0
+
+// Leave a server given by EDDY_PG_URL as we found it.
+afterAll(async () => {
+  const sql = postgres(url, { onnotice: () => {} })
+  try {
+    for (let i = 1; i <= n; i++) await sql.unsafe(`DROP SCHEMA IF EXISTS "eddy_${run}_${i}" CASCADE`)
+  } finally {
+    await sql.end()
+  }
+})
 
 describeWarehouse('postgres', {
   async open(schema) {
