@@ -28,6 +28,8 @@ export interface DemoServer {
   readonly url: string
   readonly warehouse: Warehouse
   readonly seeded: number
+  /** Moves the edge's clock (tests: a client stamp too far ahead of it is refused as `clock_skew`). */
+  setClockOffset(ms: number): void
   /** Stops the server (the page then sees the edge as unreachable); idempotent. */
   stop(): Promise<void>
   /** Stops the server, closes the warehouse and removes the data folder. */
@@ -78,10 +80,17 @@ export async function serveDemo(staticDir: string, seed: SeedSize = 'full'): Pro
   const warehouse = await openDuckDbWarehouse({ schema: demoSchema, path: join(dataDir, 'warehouse.duckdb') })
   let server: NodeServer | undefined
   let seeded = 0
+  let clockOffset = 0
   try {
     await warehouse.migrate()
     if (seed === 'full') seeded = await seedDemo(warehouse, demoSchema)
-    server = await startNodeServer({ warehouse, schema: demoSchema, port: 0, staticDir })
+    server = await startNodeServer({
+      warehouse,
+      schema: demoSchema,
+      port: 0,
+      staticDir,
+      now: () => Date.now() + clockOffset,
+    })
     if (seed === 'small') seeded = await pushSmallSeed(server.url)
   } catch (e) {
     await server?.close()
@@ -99,6 +108,9 @@ export async function serveDemo(staticDir: string, seed: SeedSize = 'full'): Pro
     url: running.url,
     warehouse,
     seeded,
+    setClockOffset(ms) {
+      clockOffset = ms
+    },
     stop,
     async close() {
       await stop()

@@ -185,6 +185,34 @@ describe('the demo app in Chromium', () => {
     )
   })
 
+  it('lists a write the edge refused in the rejected panel until it is cleared', async () => {
+    await clickTestId('tab-orders')
+    const key = await page.getAttribute('[data-testid="rows-orders"] tr[data-key]:nth-child(2)', 'data-key')
+    // the edge's clock falls 10 minutes behind: this tab's stamps are now too far in its future
+    server.setClockOffset(-10 * 60_000)
+    try {
+      await clickTestId('toggle-online')
+      await waitForTestId(page, 'online', 'offline')
+      await page.click(`[data-testid="rows-orders"] tr[data-key="${key}"]`)
+      await page.selectOption('[data-testid="field-orders-status"]', 'cancelled')
+      await clickTestId('save-orders')
+      await waitForTestId(page, 'pending', '1')
+      await clickTestId('toggle-online')
+      await waitForTestId(page, 'online', 'online')
+      await clickTestId('sync-now')
+      await waitForTestId(page, 'pending', '0')
+    } finally {
+      server.setClockOffset(0)
+    }
+    const item = await page.waitForSelector('[data-testid="rejected-list"] li')
+    expect(await item.textContent()).toContain('clock_skew')
+    expect(await item.textContent()).toContain(String(key))
+    expect(await page.evaluate(() => window.eddy?.status().rejected)).toBe(1)
+    await clickTestId('clear-rejected')
+    await page.waitForSelector('[data-testid="rejected-list"]', { state: 'detached' })
+    expect(await page.evaluate(() => window.eddy?.status().rejected)).toBe(0)
+  })
+
   it('opens again with the edge down: the shell from the service worker, the rows from the persisted cache', async () => {
     const key = await page.getAttribute('[data-testid="rows-orders"] tr[data-key]', 'data-key')
     const amount = await page.evaluate(
