@@ -1,0 +1,181 @@
+import type { AsyncDuckDB, AsyncDuckDBConnection } from '@duckdb/duckdb-wasm'
+import { Int32, Table, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow'
+import { type ArrowTableLike, arrowToRows } from '../../client/arrow-rows.ts'
+import { startDuckDb } from '../../client/duckdb-bundle.ts'
+import { createEddy, type Eddy } from '../../client/index.ts'
+import { demoSchema } from '../../demo/schema.ts'
+import type { Row } from '../../shared/schema.ts'
+import { GROUP_BY_SQL, type OrderRow, orderRows } from '../data.ts'
+import { cents, type GroupAnswer, timeEach, timeOnce } from './timing.ts'
+
+/**
+ * Eddy through its public API (`createEddy`: the worker, DuckDB-WASM on OPFS, the Dexie outbox),
+ * and the raw DuckDB-WASM floor it is compared with (same bundle, same wasm, no Eddy around it).
+ */
+let eddy: Eddy | undefined
+
+function live(): Eddy {
+  if (eddy === undefined) throw new Error('eddy is not open')
+  return eddy
+}
+
+/** Opens Eddy on the same-origin edge. autoSync off: the write and query figures are the local path alone. */
+export async function eddyOpen(name: string): Promise<string> {
+  eddy = await createEddy({ url: '/sync', schema: demoSchema, name, persistence: 'opfs', autoSync: false })
+  return eddy.persistence
+}
+
+/** `n` write-back puts, one after another; each resolves once the outbox entry is durable. */
+export function eddyWriteAck(prefix: number, n: number): Promise<number[]> {
+  const rows = orderRows(prefix, n)
+  const e = live()
+  return timeEach(n, (i) => e.put('orders', rows[i] as Row))
+}
+
+/** One transaction of `n` puts (one tx group, one outbox record). */
+export async function eddyBulk(prefix: number, n: number): Promise<number> {
+  const rows = orderRows(prefix, n)
+  const e = live()
+  const { ms } = await timeOnce(() =>
+    e.transaction((tx) => {
+      for (const r of rows) tx.put('orders', r)
+    }),
+  )
+  return ms
+}
+
+/** `sync()` on an empty cache: push nothing, pull every row the edge holds. */
+export async function eddyHydrate(): Promise<{ ms: number; pulled: number; rows: number }> {
+  const e = live()
+  const { ms, value } = await timeOnce(() => e.sync())
+  const [count] = await e.query('SELECT count(*) AS n FROM orders')
+  return { ms, pulled: value.pulled, rows: Number(count?.n ?? 0) }
+}
+
+function answerOf(rows: readonly Row[]): GroupAnswer {
+  const out: GroupAnswer = {}
+  for (const r of rows) out[String(r.status)] = [Number(r.n), cents(r.total)]
+  return out
+}
+
+export async function eddyQuery(reps: number): Promise<{ ms: number[]; answer: GroupAnswer }> {
+  const e = live()
+  const answer = answerOf(await e.query(GROUP_BY_SQL)) // warm-up
+  return { ms: await timeEach(reps, () => e.query(GROUP_BY_SQL)), answer }
+}
+
+/** Rows currently in the cache's orders view. */
+export async function eddyCount(): Promise<number> {
+  const [r] = await live().query('SELECT count(*) AS n FROM orders')
+  return Number(r?.n ?? 0)
+}
+
+export async function eddyClose(): Promise<void> {
+  const e = live()
+  eddy = undefined
+  await e.flush()
+  await e.close()
+}
+
+/** Cold start: from navigation start until Eddy answers its first query on the cached rows. */
+export async function eddyCold(name: string): Promise<{ ms: number; rows: number }> {
+  const e = await createEddy({ url: '/sync', schema: demoSchema, name, persistence: 'opfs', autoSync: false })
+  const rows = await e.query(GROUP_BY_SQL)
+  const ms = performance.now()
+  await e.close()
+  return { ms, rows: rows.reduce((s, r) => s + Number(r.n), 0) }
+}
+
+// ---- raw DuckDB-WASM ---------------------------------------------------------------------
+
+function arrowOf(rows: readonly OrderRow[]) {
+  return new Table({
+    order_id: vectorFromArray(
+      rows.map((r) => r.order_id),
+      new Utf8(),
+    ),
+    customer_id: vectorFromArray(
+      rows.map((r) => r.customer_id),
+      new Int32(),
+    ),
+    total_amount: vectorFromArray(
+      rows.map((r) => r.total_amount),
+      new Utf8(),
+    ),
+    status: vectorFromArray(
+      rows.map((r) => r.status),
+      new Utf8(),
+    ),
+    created_at: vectorFromArray(
+      rows.map((r) => r.created_at),
+      new Utf8(),
+    ),
+  })
+}
+
+async function withRaw<T>(path: string, fn: (db: AsyncDuckDB, conn: AsyncDuckDBConnection) => Promise<T>) {
+  const db = await startDuckDb(path)
+  try {
+    const conn = await db.connect()
+    try {
+      return await fn(db, conn)
+    } finally {
+      await conn.close()
+    }
+  } finally {
+    await db.terminate()
+  }
+}
+
+/**
+ * `insertArrowTable`, spelled out: DuckDB-WASM's own `insertArrowTable` is `tableToIPC` plus
+ * `insertArrowFromIPCStream`, and going through IPC ourselves keeps it independent of the Arrow
+ * version DuckDB-WASM bundles.
+ */
+async function insertArrow(conn: AsyncDuckDBConnection, table: Table, name: string): Promise<void> {
+  await conn.insertArrowFromIPCStream(tableToIPC(table, 'stream'), { name, create: true })
+}
+
+/**
+ * The hydrate floor: `insertArrowTable` of the same rows into an in-memory DuckDB-WASM, `reps`
+ * times (each into a fresh table); the Arrow table is built before the clock starts. Also the
+ * raw GROUP BY on those rows, for orientation.
+ */
+export function rawArrowInsert(
+  prefix: number,
+  n: number,
+  reps: number,
+): Promise<{ insertMs: number[]; queryMs: number[]; answer: GroupAnswer }> {
+  const table = arrowOf(orderRows(prefix, n))
+  return withRaw(':memory:', async (_db, conn) => {
+    const insertMs: number[] = []
+    for (let i = 0; i < reps; i++) {
+      await conn.query('DROP TABLE IF EXISTS orders')
+      const { ms } = await timeOnce(() => insertArrow(conn, table, 'orders'))
+      insertMs.push(ms)
+    }
+    const run = async () =>
+      answerOf(arrowToRows((await conn.query(GROUP_BY_SQL)) as unknown as ArrowTableLike))
+    const answer = await run()
+    const queryMs = await timeEach(5, run)
+    return { insertMs, queryMs, answer }
+  })
+}
+
+/** Writes the rows into an OPFS DuckDB file for the raw cold-start baseline. */
+export function rawColdPrepare(file: string, prefix: number, n: number): Promise<void> {
+  const table = arrowOf(orderRows(prefix, n))
+  return withRaw(`opfs://${file}`, async (_db, conn) => {
+    await conn.query('DROP TABLE IF EXISTS orders')
+    await insertArrow(conn, table, 'orders')
+    await conn.query('CHECKPOINT')
+  })
+}
+
+/** Raw cold start: from navigation start through instantiate + open (OPFS) + the first query. */
+export function rawCold(file: string): Promise<{ ms: number; rows: number }> {
+  return withRaw(`opfs://${file}`, async (_db, conn) => {
+    const got = arrowToRows((await conn.query(GROUP_BY_SQL)) as unknown as ArrowTableLike)
+    return { ms: performance.now(), rows: got.reduce((s, r) => s + Number(r.n), 0) }
+  })
+}
