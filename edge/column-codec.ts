@@ -36,7 +36,9 @@ export function sqlType(col: Column, dialect: 'duckdb' | 'postgres'): string {
     case 'uuid':
       return 'UUID'
     case 'json':
-      return dialect === 'duckdb' ? 'JSON' : 'JSONB'
+      // JSON, not JSONB: the text reads back exactly as written (JSONB reorders keys), so reconcile's
+      // value comparisons see an unchanged value as unchanged.
+      return 'JSON'
   }
 }
 

@@ -112,7 +112,11 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
     onnotice: () => {},
     connect_timeout: 5,
     idle_timeout: 30,
-    ...(opts.searchPath === undefined ? {} : { connection: { search_path: opts.searchPath } }),
+    // dates read back as YYYY-MM-DD whatever the server's default DateStyle
+    connection: {
+      DateStyle: 'ISO, YMD',
+      ...(opts.searchPath === undefined ? {} : { search_path: opts.searchPath }),
+    },
   })
   if (opts.searchPath !== undefined) {
     await guard(() => sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(opts.searchPath ?? '')}`))
