@@ -50,7 +50,13 @@ export function createAuditPanel(eddy: DemoEddy, api: SyncApi): HTMLElement {
                 'tr',
                 {},
                 h('td', { title: e.receivedAt }, formatSince(e.receivedAt, now)),
-                h('td', { class: 'mono' }, e.clientId),
+                h(
+                  'td',
+                  { class: 'mono', title: e.clientId },
+                  e.clientId === eddy.clientId
+                    ? h('strong', { testid: 'event-mine' }, 'this browser')
+                    : e.clientId,
+                ),
                 h('td', {}, String(e.mutations)),
                 ...COLUMNS.map((c) => h('td', { class: e[c] > 0 ? `n ${c}` : 'n' }, String(e[c]))),
                 h('td', {}, formatMs(e.durationMs)),

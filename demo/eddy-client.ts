@@ -9,6 +9,8 @@ export type { ChangeEvent, RejectedWrite, Status, SyncReport }
  * concrete class, so each one states exactly what it needs.
  */
 export interface DemoEddy {
+  /** This browser profile's client id (shared by its tabs), as the edge's audit trail names it. */
+  readonly clientId: string
   put(table: string, row: Row): Promise<unknown>
   query(sql: string, params?: unknown[]): Promise<Row[]>
   sync(): Promise<SyncReport>

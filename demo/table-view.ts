@@ -60,6 +60,26 @@ export function createTableView(eddy: DemoEddy, schema: Schema, view: TableView)
 
   function render(rows: Row[]): void {
     replace(listError)
+    if (rows.length === 0 && page === 0) {
+      const first = eddy.status().lastSyncAt === null
+      replace(
+        body,
+        h(
+          'tr',
+          {},
+          h(
+            'td',
+            { colspan: view.listColumns.length + 1, class: 'empty' },
+            first
+              ? 'Filling the local cache from the warehouse (first visit only)…'
+              : 'No rows yet: "+ New" adds one.',
+          ),
+        ),
+      )
+      shown = 0
+      renderInfo()
+      return
+    }
     replace(
       body,
       ...rows.map((row) => {

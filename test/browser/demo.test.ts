@@ -130,6 +130,8 @@ describe('the demo app in Chromium', () => {
     await clickTestId('sync-now')
     await waitForTestId(page, 'pending', '0')
     await page.waitForSelector(mark, { state: 'detached' })
+    // the audit trail lists this browser's push
+    await page.waitForSelector('[data-testid="events"] [data-testid="event-mine"]')
 
     const after = (await pullAll('orders')).get(JSON.stringify({ order_id: key }))
     expect(after).toMatchObject({ order_id: key, total_amount: amount, status: 'shipped' })
