@@ -116,10 +116,19 @@ export function arrowToRows(table: ArrowTableLike): Row[] {
   return out
 }
 
-/** A JS value as the text the cache casts to the column's SQL type; null stays null. */
-export function valueText(v: unknown, json: boolean): string | null {
+const WITH_OFFSET = /T.*[+-]\d{2}:?\d{2}$/
+
+/**
+ * A JS value as the text the cache casts to the column's SQL type; null stays null. A timestamp
+ * with a UTC offset is converted to UTC first (DuckDB's cast to TIMESTAMP would drop the offset).
+ */
+export function valueText(v: unknown, json: boolean, timestamp = false): string | null {
   if (v === null || v === undefined) return null
   if (json) return JSON.stringify(v)
+  if (timestamp && typeof v === 'string' && WITH_OFFSET.test(v)) {
+    const d = new Date(v)
+    return Number.isNaN(d.getTime()) ? v : d.toISOString()
+  }
   if (typeof v === 'string') return v
   if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v)
   if (v instanceof Date) return v.toISOString()

@@ -70,6 +70,11 @@ function sqlType(c: Column): string {
   }
 }
 
+/** A key's values as cast text, in primary-key order. */
+function keyTexts(t: Table, key: Row): Array<string | null> {
+  return t.primaryKey.map((k) => valueText(key[k], false, t.columnsByName.get(k)?.type === 'timestamp'))
+}
+
 function physical(t: Table): string {
   return `_eddy_${t.name}`
 }
@@ -147,7 +152,11 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
 
   function encodeRow(t: Table, row: Row | null, key: Row): Array<string | null> {
     return t.columns.map((c) =>
-      valueText((row ?? key)[c.name] ?? (c.primaryKey ? key[c.name] : null), c.type === 'json'),
+      valueText(
+        (row ?? key)[c.name] ?? (c.primaryKey ? key[c.name] : null),
+        c.type === 'json',
+        c.type === 'timestamp',
+      ),
     )
   }
 
@@ -266,7 +275,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
     if (keys.length === 0) return out
     const src = await source(
       t.primaryKey,
-      keys.map((k) => t.primaryKey.map((p) => valueText(k[p], false))),
+      keys.map((k) => keyTexts(t, k)),
     )
     try {
       const rows = await run(
@@ -317,7 +326,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
           const byTable = new Map<Table, typeof previous>()
           for (const p of previous) byTable.set(p.table, [...(byTable.get(p.table) ?? []), p])
           for (const [t, ps] of byTable) {
-            const keys = ps.map((p) => t.primaryKey.map((k) => valueText(p.key[k], false)))
+            const keys = ps.map((p) => keyTexts(t, p.key))
             const src = await source(t.primaryKey, keys)
             try {
               await conn.query(
@@ -388,7 +397,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
           const names = [...t.primaryKey, '_hlc']
           const src = await source(
             names,
-            rows.map((r) => [...t.primaryKey.map((k) => valueText(r.key[k], false)), r.hlc]),
+            rows.map((r) => [...keyTexts(t, r.key), r.hlc]),
           )
           try {
             const target = ident(physical(t))
@@ -404,6 +413,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
       )
     },
 
+    // DuckDB-WASM transfers `ipc`'s buffer to its worker: the caller's array is detached afterwards.
     loadArrow(t, ipc) {
       return queue(() =>
         inTransaction('bulk load', async () => {
@@ -422,20 +432,25 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
               throw new EddyError('protocol', `Arrow load of '${t.name}' has no _hlc column`)
             const cols = t.columns.filter((c) => staged.has(c.name))
             const deleted = staged.has('_deleted') ? 'CAST(s._deleted AS BOOLEAN)' : 'false'
-            const res = await run(
-              `INSERT INTO ${target} (${[...cols.map((c) => ident(c.name)), '_hlc', '_deleted', '_needs_sync', '_synced_at'].join(', ')})
+            const insert = `INSERT INTO ${target} (${[...cols.map((c) => ident(c.name)), '_hlc', '_deleted', '_needs_sync', '_synced_at'].join(', ')})
                SELECT ${[...cols.map((c) => castCol(c)), 'CAST(s._hlc AS VARCHAR)', deleted, 'false', 'CAST(now() AS TIMESTAMP)'].join(', ')}
-               FROM ${ident(name)} AS s
-               ON CONFLICT DO UPDATE SET ${[
-                 ...cols
-                   .filter((c) => !c.primaryKey)
-                   .map((c) => `${ident(c.name)} = excluded.${ident(c.name)}`),
-                 '_hlc = excluded._hlc',
-                 '_deleted = excluded._deleted',
-                 '_needs_sync = false',
-                 '_synced_at = excluded._synced_at',
-               ].join(', ')} WHERE excluded._hlc > ${target}._hlc OR NOT ${target}._needs_sync`,
-            )
+               FROM ${ident(name)} AS s`
+            const empty =
+              (await run(`SELECT count(*) AS n FROM (SELECT 1 FROM ${target} LIMIT 1)`))[0]?.n === 0
+            // first hydration: a plain insert (an upsert costs an index probe and update per row)
+            const res = empty
+              ? await run(insert)
+              : await run(
+                  `${insert} ON CONFLICT DO UPDATE SET ${[
+                    ...cols
+                      .filter((c) => !c.primaryKey)
+                      .map((c) => `${ident(c.name)} = excluded.${ident(c.name)}`),
+                    '_hlc = excluded._hlc',
+                    '_deleted = excluded._deleted',
+                    '_needs_sync = false',
+                    '_synced_at = excluded._synced_at',
+                  ].join(', ')} WHERE excluded._hlc > ${target}._hlc OR NOT ${target}._needs_sync`,
+                )
             await dropSyncedTombstones(t)
             return Number(res[0]?.Count ?? res[0]?.count ?? 0)
           } finally {

@@ -21,6 +21,97 @@ afterAll(async () => {
 })
 
 describe('DuckDB-WASM cache', () => {
+  it('stores and reads back every column type in its wire form', async () => {
+    const out = await page.evaluate(async () => {
+      const { lab } = window
+      const spec = {
+        tables: {
+          kinds: {
+            primaryKey: ['id'],
+            columns: {
+              id: { type: 'bigint' },
+              i: { type: 'integer' },
+              d: { type: 'double' },
+              m: { type: 'decimal(12,3)' },
+              t: { type: 'text' },
+              b: { type: 'boolean' },
+              day: { type: 'date' },
+              ts: { type: 'timestamp' },
+              u: { type: 'uuid' },
+              j: { type: 'json' },
+            },
+          },
+        },
+      } as const
+      const cache = await lab.openCacheFor(spec)
+      const t = lab.defineSchema(spec).table('kinds')
+      const big = '9007199254740993' // 2^53 + 1
+      const rows = [
+        {
+          id: big,
+          i: -5,
+          d: 0.1,
+          m: '-12.345',
+          t: "a'b",
+          b: true,
+          day: '2026-02-28',
+          ts: '2026-02-28T23:59:58.123Z',
+          u: '0f8fad5b-d9cb-469f-a165-70867728950e',
+          j: { a: [1, 'x'] },
+        },
+        {
+          id: 2,
+          i: null,
+          d: null,
+          m: null,
+          t: null,
+          b: false,
+          day: null,
+          ts: '2026-01-01T00:00:00+02:00',
+          u: null,
+          j: null,
+        },
+      ]
+      await cache.applyLocal(
+        rows.map((r, n) => ({ table: t, key: { id: r.id }, row: r, hlc: `001795000000000:0000${n}:me` })),
+      )
+      const read = await cache.query('SELECT id, i, d, m, t, b, day, ts, u, j FROM kinds ORDER BY id')
+      const got = await cache.getRows(t, [{ id: big }])
+      const cached = got.get(`["${big}"]`)
+      return {
+        read: read.map((r) => ({ ...r, id: typeof r.id === 'bigint' ? `bigint:${r.id}` : r.id })),
+        json: cached?.values.j,
+      }
+    })
+    expect(out.read).toEqual([
+      {
+        id: 2,
+        i: null,
+        d: null,
+        m: null,
+        t: null,
+        b: false,
+        day: null,
+        ts: '2025-12-31T22:00:00.000Z',
+        u: null,
+        j: null,
+      },
+      {
+        id: 'bigint:9007199254740993',
+        i: -5,
+        d: 0.1,
+        m: '-12.345',
+        t: "a'b",
+        b: true,
+        day: '2026-02-28',
+        ts: '2026-02-28T23:59:58.123Z',
+        u: '0f8fad5b-d9cb-469f-a165-70867728950e',
+        j: '{"a":[1,"x"]}',
+      },
+    ])
+    expect(out.json).toEqual({ a: [1, 'x'] })
+  })
+
   it('creates each table with system columns, a live-rows view and typed values', async () => {
     const out = await page.evaluate(async () => {
       const { lab } = window
@@ -298,6 +389,8 @@ describe('DuckDB-WASM cache', () => {
       const start = performance.now()
       const loaded = await cache.loadArrow(t, ipc)
       const ms = performance.now() - start
+      const rawMs = await lab.rawInsertMs(lab.ordersIpc(100_000))
+      const keyedMs = await lab.rawInsertMs(lab.ordersIpc(100_000), true)
       const stats = await cache.query(
         'SELECT count(*) AS n, count(DISTINCT customer_id) AS c, bool_and(NOT _needs_sync) AS clean, max(total_amount) AS maxt FROM orders',
       )
@@ -316,9 +409,14 @@ describe('DuckDB-WASM cache', () => {
         digestCount: digest.length,
         first: digest.find((d) => d.keyText === '["00000000-0000-4000-8000-000000000001"]'),
         ms,
+        rawMs,
+        keyedMs,
       }
     })
-    console.info(`loadArrow of 100k orders: ${out.ms.toFixed(0)} ms`)
+    console.info(
+      `100k orders: loadArrow ${out.ms.toFixed(0)} ms; raw Arrow insert ${out.rawMs.toFixed(0)} ms, ` +
+        `raw insert into a primary-keyed table ${out.keyedMs.toFixed(0)} ms`,
+    )
     expect(out.loaded).toBe(100_000)
     expect(out.stats).toEqual([{ n: 100_000, c: 1000, clean: true, maxt: '99.99' }])
     expect(out.digestCount).toBe(99_999)

@@ -50,7 +50,33 @@ function openPersistent(name: string, persistence: Persistence) {
   return openPersistentCache({ name, persistence, tables: [...demoSchema.tables.values()] })
 }
 
-const lab = { openCache, openPersistent, ordersIpc, demoSchema, defineSchema }
+/** A schema table in a cache of its own (for column types the demo schema does not use). */
+async function openCacheFor(spec: Parameters<typeof defineSchema>[0]): Promise<DuckDbCache> {
+  const schema = defineSchema(spec)
+  const cache = await createDuckDbCache({ db: await startDuckDb(':memory:') })
+  await cache.init([...schema.tables.values()])
+  return cache
+}
+
+/** The baseline for hydration: the same IPC straight into a fresh table, no cache logic. */
+async function rawInsertMs(ipc: Uint8Array, withKey = false): Promise<number> {
+  const db = await startDuckDb(':memory:')
+  const conn = await db.connect()
+  const start = performance.now()
+  await conn.insertArrowFromIPCStream(ipc, { name: 'raw', create: true })
+  if (withKey) {
+    await conn.query(
+      'CREATE TABLE keyed (order_id VARCHAR PRIMARY KEY, customer_id INTEGER, total_amount VARCHAR, _hlc VARCHAR, value DOUBLE)',
+    )
+    await conn.query('INSERT INTO keyed SELECT order_id, customer_id, total_amount, _hlc, value FROM raw')
+  }
+  const ms = performance.now() - start
+  await conn.close()
+  await db.terminate()
+  return ms
+}
+
+const lab = { openCache, openCacheFor, openPersistent, ordersIpc, rawInsertMs, demoSchema, defineSchema }
 declare global {
   interface Window {
     lab: typeof lab
