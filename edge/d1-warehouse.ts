@@ -29,10 +29,10 @@ import type {
  * write batch therefore bumps a `generation` counter in `_eddy_meta`, and each attempt reads the
  * generation BEFORE its first read. The batch's first statement inserts into `_eddy_guard` whether
  * the stored generation still equals the one read; a CHECK constraint on that table refuses a false,
- * which aborts the whole batch (plain SQLite, no trigger needed). D1 runs
- * batches one at a time, so a batch that passes the guard ran with nothing committed since its reads;
- * a batch that fails it changed nothing, and `write` re-runs `fn` on fresh reads (a few times, then
- * `warehouse_unavailable`, which the client retries).
+ * which aborts the whole batch (plain SQLite, no trigger needed). D1 runs batches one at a time, so a
+ * batch that passes the guard ran with nothing committed since its reads; a batch that fails it
+ * changed nothing, and `write` re-runs `fn` on fresh reads (a few times, then `warehouse_unavailable`,
+ * which the client retries). So `fn` may run more than once: it must act only through `tx`.
  *
  * Versions. `_version` comes from the `version` counter row in `_eddy_meta`, read and bumped inside the
  * same batch, so versions commit in counter order and a puller following `_version` never skips a
@@ -274,6 +274,15 @@ function createMutex(): <T>(op: () => Promise<T>) => Promise<T> {
   }
 }
 
+/** A read inside a write: a D1 failure is `warehouse_unavailable`, like every other call. */
+async function read<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op()
+  } catch (e) {
+    throw unavailable(e)
+  }
+}
+
 /** Records one write attempt: reads go to D1 now, writes become statements of the final batch. */
 class D1Tx implements WarehouseTx {
   readonly statements: D1PreparedStatement[] = []
@@ -290,10 +299,12 @@ class D1Tx implements WarehouseTx {
 
   async lastSeq(clientId: string): Promise<number> {
     const mine = this.seqs.get(clientId)
-    const stored = await this.db
-      .prepare('SELECT last_seq FROM _eddy_clients WHERE client_id = ?1')
-      .bind(clientId)
-      .first<number>('last_seq')
+    const stored = await read(() =>
+      this.db
+        .prepare('SELECT last_seq FROM _eddy_clients WHERE client_id = ?1')
+        .bind(clientId)
+        .first<number>('last_seq'),
+    )
     return Math.max(mine ?? 0, stored ?? 0)
   }
 
@@ -312,10 +323,12 @@ class D1Tx implements WarehouseTx {
   }
 
   async clientOwner(clientId: string): Promise<string | undefined> {
-    const stored = await this.db
-      .prepare('SELECT owner FROM _eddy_clients WHERE client_id = ?1')
-      .bind(clientId)
-      .first<string | null>('owner')
+    const stored = await read(() =>
+      this.db
+        .prepare('SELECT owner FROM _eddy_clients WHERE client_id = ?1')
+        .bind(clientId)
+        .first<string | null>('owner'),
+    )
     return stored ?? this.owners.get(clientId) ?? undefined
   }
 
@@ -324,7 +337,7 @@ class D1Tx implements WarehouseTx {
     const out = new Map<string, StoredRow>()
     const chunks = chunked(keys, (k) => table.primaryKey.map((c) => toSql(columnOf(table, c), k[c])))
     for (const json of chunks) {
-      const res = await this.db.prepare(plan.readByKeys).bind(json).all<Record<string, unknown>>()
+      const res = await read(() => this.db.prepare(plan.readByKeys).bind(json).all<Record<string, unknown>>())
       for (const r of res.results) {
         const values = decodeValues(table, r.vals)
         const stored: StoredRow = {
@@ -515,7 +528,7 @@ export function createD1Warehouse(
       for (let attempt = 1; ; attempt++) {
         const gen = await guarded(generation)
         const tx = new D1Tx(db, plans, now)
-        // Errors from `fn` itself (validation, bugs) pass through unchanged; D1 failures inside it are D1's.
+        // Errors from `fn` itself (validation, 403s, bugs) pass through unchanged; its D1 reads map theirs.
         const result = await fn(tx)
         if (tx.statements.length === 0) return result
         try {

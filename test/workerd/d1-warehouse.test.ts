@@ -346,6 +346,20 @@ describe('D1 warehouse in workerd', () => {
     )
   })
 
+  it('reports a D1 failure during a write’s reads as warehouse_unavailable', async () => {
+    await h.db.exec('DROP TABLE _eddy_clients')
+    await expect(wh.write((tx) => tx.lastSeq('c1'))).rejects.toSatisfy((e) =>
+      isEddyError(e, 'warehouse_unavailable'),
+    )
+    await h.db.exec('DROP TABLE things')
+    await expect(wh.write((tx) => tx.readRows(things, [{ id: 1 }]))).rejects.toSatisfy((e) =>
+      isEddyError(e, 'warehouse_unavailable'),
+    )
+    // a migration brings the store back, and the adapter works again without being recreated
+    await wh.migrate()
+    expect(await wh.write((tx) => tx.lastSeq('c1'))).toBe(0)
+  })
+
   it('reports warehouse_unavailable once closed', async () => {
     await wh.health()
     await wh.close()
