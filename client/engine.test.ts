@@ -493,6 +493,21 @@ describe('engine: durability and failures', () => {
     expect(third.engine.clientId).toBe(second.engine.clientId)
   })
 
+  it('closes promptly while a push hangs, keeping the write for the next start', async () => {
+    const edge = await edgeFor()
+    const dbName = `engine-test-${crypto.randomUUID()}`
+    const first = await engineOn(edge, { dbName, autoSync: true })
+    edge.fault = 'hang'
+    await first.engine.put('orders', order(uuid()))
+    await vi.waitFor(() => expect(edge.hits.get('/sync/push')).toBe(1))
+    await first.engine.close()
+    await expect(first.engine.put('orders', order(uuid()))).rejects.toMatchObject({ code: 'closed' })
+    edge.fault = 'none'
+    const second = await engineOn(edge, { dbName })
+    expect(second.engine.status().pending).toBe(1)
+    expect(await second.engine.sync()).toMatchObject({ pushed: 1, applied: 1 })
+  })
+
   it('surfaces a 4xx answer in status().lastError and recovers once the cause is fixed', async () => {
     const secret = 'test-secret-of-at-least-32-bytes-long!!'
     const edge = await edgeFor({ auth: { secret } })

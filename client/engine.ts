@@ -204,7 +204,13 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   let appOnline = true
   let netOnline = browserOnline()
   const status = createStatusStore(initialStatus(netOnline))
-  const transport = createTransport({ url: opts.url, fetch: doFetch, token: opts.token })
+  const aborter = new AbortController()
+  const transport = createTransport({
+    url: opts.url,
+    fetch: doFetch,
+    token: opts.token,
+    signal: aborter.signal,
+  })
   const leadership = electLeader(`${dbName}:leader`)
   const channel = openChannel(`${dbName}:changes`)
   const changeListeners = new Set<(e: ChangeEvent) => void>()
@@ -689,6 +695,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         globalThis.removeEventListener('online', onBrowserOnline)
         globalThis.removeEventListener('offline', onBrowserOffline)
       }
+      aborter.abort() // a request in flight must not keep close() waiting
       await loop
       leadership.close()
       channel.close()

@@ -28,6 +28,8 @@ export interface TransportOptions {
   url: string
   fetch: typeof fetch
   token?: (() => Promise<string | undefined>) | undefined
+  /** Aborts every request in flight and every later one (the engine closes). */
+  signal?: AbortSignal | undefined
 }
 
 /** Network failures and server-side (5xx) errors are worth retrying; 4xx are not, until something changes. */
@@ -37,7 +39,7 @@ export function retryable(e: unknown): boolean {
   return e.status !== undefined && e.status >= 500
 }
 
-export function createTransport({ url, fetch: doFetch, token }: TransportOptions): Transport {
+export function createTransport({ url, fetch: doFetch, token, signal }: TransportOptions): Transport {
   const base = url.replace(/\/+$/, '')
 
   async function call<S extends v.GenericSchema>(
@@ -51,8 +53,9 @@ export function createTransport({ url, fetch: doFetch, token }: TransportOptions
     if (bearer !== undefined) headers.set('authorization', `Bearer ${bearer}`)
     let res: Response
     try {
-      res = await doFetch(`${base}${path}`, { ...init, headers })
+      res = await doFetch(`${base}${path}`, { ...init, headers, ...(signal === undefined ? {} : { signal }) })
     } catch (cause) {
+      if (signal?.aborted === true) throw new EddyError('closed', 'the engine was closed', { cause })
       throw new EddyError('offline', `cannot reach ${base}: ${String(cause)}`, { cause })
     }
     let json: unknown

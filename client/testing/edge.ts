@@ -15,8 +15,11 @@ export interface TestEdge {
   /** Counts of requests that reached the edge, by path (`/sync/push`, ...), and the clientIds that pushed. */
   readonly hits: Map<string, number>
   readonly pushers: string[]
-  /** 'down': every request fails before reaching the edge; 'drop-response': the edge processes the request, the answer is lost. */
-  fault: 'none' | 'down' | 'drop-response'
+  /**
+   * 'down': every request fails before reaching the edge; 'drop-response': the edge processes the
+   * request, the answer is lost; 'hang': requests never answer (until their signal aborts them).
+   */
+  fault: 'none' | 'down' | 'drop-response' | 'hang'
   /** A row of the warehouse as a pull from scratch sees it (null when absent or deleted). */
   row(table: string, key: Record<string, unknown>): Promise<Record<string, unknown> | null>
   close(): Promise<void>
@@ -42,6 +45,11 @@ export async function startEdge(
       const url = new URL(input instanceof Request ? input.url : String(input))
       if (edge.fault === 'down') throw new TypeError('fetch failed (test: network down)')
       hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1)
+      if (edge.fault === 'hang') {
+        return new Promise<Response>((_, reject) => {
+          init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')))
+        })
+      }
       if (url.pathname.endsWith('/push') && typeof init?.body === 'string') {
         pushers.push((JSON.parse(init.body) as { clientId: string }).clientId)
       }
