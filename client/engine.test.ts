@@ -336,6 +336,23 @@ describe('engine: sync between clients', () => {
     await vi.waitFor(() => expect(engine.status().pending).toBe(0))
   })
 
+  it("pulls on its refresh schedule (fake clock): another client's write shows up without a local sync", async () => {
+    const edge = await edgeFor()
+    let t = 7_000_000
+    const a = await engineOn(edge, { now: () => t, autoSync: true })
+    const b = await engineOn(edge)
+    await vi.waitFor(() => expect(a.engine.status().lastSyncAt).not.toBeNull()) // the first pass pulled
+    const id = uuid()
+    await b.engine.put('orders', order(id))
+    await b.engine.sync()
+    const pulls = edge.hits.get('/sync/pull') ?? 0
+    t += 30_000 // no table sets `refresh`: the default pull interval
+    await vi.waitFor(async () => expect(await a.cache.query('SELECT order_id FROM orders')).toHaveLength(1), {
+      timeout: 5000,
+    })
+    expect(edge.hits.get('/sync/pull') ?? 0).toBeGreaterThan(pulls)
+  })
+
   it('reloads an invalidate-on-write table lazily, on the next query that reads it', async () => {
     const edge = await edgeFor()
     let t = 9_000_000
