@@ -13,8 +13,11 @@ import { openSnapshotStore } from './idb-snapshot.ts'
  * - `memory`: nothing survives a reload (the outbox still does; it is re-applied on start).
  * - `auto` (default): `opfs` where the worker can use it, else `idb`.
  *
- * Either way the cache is flushed on a debounce after writes, never per write: a write is durable
- * once its outbox entry is, and on start pending outbox entries are re-applied over the cache.
+ * Local writes are flushed on a debounce, never per write: a write is durable once its outbox entry
+ * is, and on start pending outbox entries are re-applied over the cache. On OPFS every commit is
+ * also in DuckDB's WAL (it survives a reload before the checkpoint; tested). With snapshots,
+ * pulled changes are saved before `applyRemote` resolves, so the engine never saves a pull cursor
+ * ahead of the cache.
  */
 export type Persistence = 'auto' | 'opfs' | 'idb' | 'memory'
 export type ResolvedPersistence = Exclude<Persistence, 'auto'>
@@ -84,6 +87,17 @@ export async function openPersistentCache(opts: OpenCacheOptions): Promise<Opene
     flusher.schedule()
     return out
   }
+  /**
+   * Pulled rows have no other durable copy, and the engine saves its pull cursor once this
+   * resolves: with snapshots (no WAL), save before resolving. On OPFS each commit is already in
+   * DuckDB's write-ahead log.
+   */
+  const pulled = async <T>(p: Promise<T>): Promise<T> => {
+    if (persistence !== 'idb') return written(p)
+    const out = await p
+    await flusher.now()
+    return out
+  }
 
   let closed = false
   const cache: LocalCache = {
@@ -91,9 +105,9 @@ export async function openPersistentCache(opts: OpenCacheOptions): Promise<Opene
     getRows: (t, keys) => inner.getRows(t, keys),
     applyLocal: (writes) => written(inner.applyLocal(writes)),
     revertLocal: (previous) => written(inner.revertLocal(previous)),
-    applyRemote: (changes, tables) => written(inner.applyRemote(changes, tables)),
+    applyRemote: (changes, tables) => pulled(inner.applyRemote(changes, tables)),
     markSynced: (t, rows, at) => written(inner.markSynced(t, rows, at)),
-    loadArrow: (t, ipc) => written(inner.loadArrow(t, ipc)),
+    loadArrow: (t, ipc) => pulled(inner.loadArrow(t, ipc)),
     query: (sql, params) => inner.query(sql, params),
     digestEntries: (t) => inner.digestEntries(t),
     checkpoint: () => flusher.now(),

@@ -24,7 +24,8 @@ async function writeThenReload(page: Page, name: string, persistence: 'opfs' | '
   const before = await page.evaluate(
     async ({ name, persistence, flush }) => {
       const { lab } = window
-      const opened = await lab.openPersistent(name, persistence)
+      // without an explicit flush, the debounce never fires before the reload
+      const opened = await lab.openPersistent(name, persistence, flush ? undefined : 3_600_000)
       const orders = lab.demoSchema.table('orders')
       await opened.cache.applyLocal([
         {
@@ -70,6 +71,14 @@ describe('cache persistence', () => {
     const page = await openPage(browser, `${server.origin}${LAB}`, 'cache lab ready')
     const out = await writeThenReload(page, `idb-${Date.now()}`, 'idb', true)
     expect(out.before.persistence).toBe('idb')
+    expect(out.after.live).toEqual([{ order_id: 'kept', total_amount: '4.50', _needs_sync: true }])
+    expect(out.after.tomb).toEqual([{ order_id: 'gone' }])
+    await page.close()
+  })
+
+  it('keeps committed OPFS writes across a reload even before the debounced checkpoint (the WAL)', async () => {
+    const page = await openPage(browser, `${server.origin}${LAB}`, 'cache lab ready')
+    const out = await writeThenReload(page, `opfs-wal-${Date.now()}`, 'opfs', false)
     expect(out.after.live).toEqual([{ order_id: 'kept', total_amount: '4.50', _needs_sync: true }])
     expect(out.after.tomb).toEqual([{ order_id: 'gone' }])
     await page.close()

@@ -46,8 +46,13 @@ function ordersIpc(n: number, hlcPrefix = '001795000000000'): Uint8Array {
 }
 
 /** The worker's persistent cache (OPFS or IndexedDB snapshot), here on the page for the tests. */
-function openPersistent(name: string, persistence: Persistence) {
-  return openPersistentCache({ name, persistence, tables: [...demoSchema.tables.values()] })
+function openPersistent(name: string, persistence: Persistence, flushDelayMs?: number) {
+  return openPersistentCache({
+    name,
+    persistence,
+    tables: [...demoSchema.tables.values()],
+    ...(flushDelayMs === undefined ? {} : { flushDelayMs, maxFlushDelayMs: flushDelayMs }),
+  })
 }
 
 /** A schema table in a cache of its own (for column types the demo schema does not use). */
