@@ -107,7 +107,11 @@ export function electLeader(name: string): Leadership {
         }),
       abort.signal,
     )
-    .finally(() => set(false))
+    // Released, abandoned or refused: either way this engine does not lead.
+    .then(
+      () => set(false),
+      () => set(false),
+    )
   return {
     isLeader: () => leader,
     onChange(listener) {
