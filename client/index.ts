@@ -70,28 +70,40 @@ export async function createEddy(opts: EddyOptions): Promise<Eddy> {
   // a persisted origin keeps its IndexedDB and OPFS data under storage pressure
   void navigator.storage?.persist?.().catch(() => false)
 
+  // a worker that fails to load or crashes during start would otherwise leave `open` pending forever
+  let onFail: (e: Event) => void = () => {}
+  const failed = new Promise<never>((_, reject) => {
+    onFail = (e: Event) =>
+      reject(new EddyError('internal', `the Eddy worker failed: ${(e as ErrorEvent).message ?? e.type}`))
+    worker.addEventListener('error', onFail)
+  })
   let opened: Awaited<ReturnType<WorkerApi['open']>>
   try {
-    opened = await remote.open(
-      {
-        url: new URL(opts.url, location.href).href,
-        spec: opts.schema.spec,
-        name: opts.name ?? 'eddy',
-        persistence: opts.persistence ?? 'auto',
-        autoSync: opts.autoSync ?? true,
-      },
-      proxy((s: Status) => {
-        current = s
-        for (const l of [...statusListeners]) l(s)
-      }),
-      proxy((e: ChangeEvent) => {
-        for (const l of [...changeListeners]) l(e)
-      }),
-      opts.token === undefined ? undefined : proxy(opts.token),
-    )
+    opened = await Promise.race([
+      failed,
+      remote.open(
+        {
+          url: new URL(opts.url, location.href).href,
+          spec: opts.schema.spec,
+          name: opts.name ?? 'eddy',
+          persistence: opts.persistence ?? 'auto',
+          autoSync: opts.autoSync ?? true,
+        },
+        proxy((s: Status) => {
+          current = s
+          for (const l of [...statusListeners]) l(s)
+        }),
+        proxy((e: ChangeEvent) => {
+          for (const l of [...changeListeners]) l(e)
+        }),
+        opts.token === undefined ? undefined : proxy(opts.token),
+      ),
+    ])
   } catch (e) {
     worker.terminate()
     throw e
+  } finally {
+    worker.removeEventListener('error', onFail)
   }
   current ??= opened.status
 

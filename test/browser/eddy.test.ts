@@ -415,4 +415,36 @@ describe('createEddy in Chromium', () => {
       await profile.dispose()
     }
   })
+
+  it('closes: later calls fail with `closed`, and a new instance reopens the same OPFS cache', async () => {
+    await freshEdge()
+    const name = uniqueName()
+    const page = await openPage(browser, pageUrl(name, '&autoSync=0'), 'eddy ready')
+    const out = await page.evaluate(
+      async ({ name, row }) => {
+        const w = window as unknown as TestPageWindow
+        await w.eddy.put('orders', row)
+        await w.eddy.close()
+        let code = ''
+        try {
+          await w.eddy.put('orders', row)
+        } catch (e) {
+          code = (e as { code: string }).code
+        }
+        const again = await w.createEddy({ url: '/sync', schema: w.demoSchema, name, autoSync: false })
+        const rows = await again.query('SELECT order_id, _needs_sync FROM orders')
+        const result = { code, persistence: again.persistence, rows, pending: again.status().pending }
+        await again.close()
+        return result
+      },
+      { name, row: order(uuid(60)) },
+    )
+    expect(out).toEqual({
+      code: 'closed',
+      persistence: 'opfs',
+      rows: [{ order_id: uuid(60), _needs_sync: true }],
+      pending: 1,
+    })
+    await page.close()
+  })
 })

@@ -9,9 +9,14 @@ import { demoSchema } from '../../../demo/schema.ts'
 /** What the page puts on `window` (the tests cast `window` to this). */
 export interface TestPageWindow {
   eddy: Eddy
+  /** For tests that open more instances in one page. */
+  createEddy: typeof createEddy
+  demoSchema: typeof demoSchema
   eddyError?: { code?: string; message: string }
 }
 const w = window as unknown as TestPageWindow
+w.createEddy = createEddy
+w.demoSchema = demoSchema
 
 const q = new URLSearchParams(location.search)
 createEddy({
