@@ -357,6 +357,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   })
   /** Another tab's leader settled a batch: this tab's cache follows. */
   async function followSettled(msg: Extract<ChannelMessage, { type: 'settled' }>): Promise<void> {
+    // This tab's own writes in the batch may still be reaching its cache.
+    await Promise.allSettled([...inFlight])
     const at = new Date(now()).toISOString()
     for (const s of msg.synced) {
       const t = schema.tables.get(s.table)
