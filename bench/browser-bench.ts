@@ -43,6 +43,8 @@ export interface BrowserFigures {
   readonly chromium: string
   readonly persistence: string
   readonly writeAck: { eddy: Summary; dexie: Summary; pglite: Summary; rxdb: Summary }
+  /** DuckDB-WASM's own floor: a SELECT 1 round trip and a one-row upsert transaction. */
+  readonly duckdbFloor: { select: Summary; upsertTx: Summary }
   readonly bulk: { rows: number; eddy: Summary; dexie: Summary; pglite: Summary; rxdb: Summary }
   readonly hydrate: { rows: number; eddyMs: number; rawInsert: Summary }
   readonly analytics: GroupFigures[]
@@ -164,6 +166,8 @@ export async function runBrowserBench(
       ack.rxdb.push(...(await call(page, 'rxdbWriteAck', S.writes + i * 4 + 3, n)))
     }
 
+    const floor = await call(page, 'rawRoundTrips', 50)
+
     // 2. bulk write
     log(`browser: bulk write (${sizes.bulk} rows)`)
     const bulk = { eddy: [] as number[], dexie: [] as number[], pglite: [] as number[], rxdb: [] as number[] }
@@ -272,6 +276,7 @@ export async function runBrowserBench(
         pglite: summarize(ack.pglite),
         rxdb: summarize(ack.rxdb),
       },
+      duckdbFloor: { select: summarize(floor.selectMs), upsertTx: summarize(floor.upsertTxMs) },
       bulk: {
         rows: sizes.bulk,
         eddy: summarize(bulk.eddy),

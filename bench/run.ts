@@ -53,6 +53,16 @@ function browserReport(b: BrowserFigures, json: Record<string, number | string>)
         ['raw Dexie put (strict)', fmtS(w.dexie), '1.00'],
         ['PGlite idb:// INSERT', fmtS(w.pglite), ratio(w.pglite.median / w.dexie.median)],
         ['RxDB (Dexie storage) insert', fmtS(w.rxdb), ratio(w.rxdb.median / w.dexie.median)],
+        [
+          'floor: raw DuckDB-WASM one-row upsert tx',
+          fmtS(b.duckdbFloor.upsertTx),
+          ratio(b.duckdbFloor.upsertTx.median / w.dexie.median),
+        ],
+        [
+          'floor: raw DuckDB-WASM SELECT 1',
+          fmtS(b.duckdbFloor.select),
+          ratio(b.duckdbFloor.select.median / w.dexie.median),
+        ],
       ],
     ),
   )
@@ -90,7 +100,11 @@ function browserReport(b: BrowserFigures, json: Record<string, number | string>)
       ['Dexie toArray + JS aggregation', fmtS(a.dexieJs), ratio(a.dexieJs.median / a.eddy.median)],
     ]
     if (a.rxdbJs)
-      rows.push(['RxDB find + JS aggregation', fmtS(a.rxdbJs), ratio(a.rxdbJs.median / a.eddy.median)])
+      rows.push([
+        'RxDB find (first after open) + JS aggregation',
+        fmtS(a.rxdbJs),
+        ratio(a.rxdbJs.median / a.eddy.median),
+      ])
     if (a.rawDuckdb)
       rows.push(['raw DuckDB-WASM GROUP BY', fmtS(a.rawDuckdb), ratio(a.rawDuckdb.median / a.eddy.median)])
     out.push(
@@ -123,6 +137,8 @@ function browserReport(b: BrowserFigures, json: Record<string, number | string>)
     ...flat('write_ack_dexie', w.dexie),
     ...flat('write_ack_pglite', w.pglite),
     ...flat('write_ack_rxdb', w.rxdb),
+    ...flat('duckdb_wasm_upsert_tx', b.duckdbFloor.upsertTx),
+    ...flat('duckdb_wasm_select1', b.duckdbFloor.select),
     bulk_write_ratio: round(k.eddy.median / k.dexie.median),
     bulk_rows: k.rows,
     ...flat('bulk_eddy', k.eddy),

@@ -2,7 +2,7 @@ import type { AsyncDuckDB, AsyncDuckDBConnection } from '@duckdb/duckdb-wasm'
 import { Int32, Table, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow'
 import { type ArrowTableLike, arrowToRows } from '../../client/arrow-rows.ts'
 import { startDuckDb } from '../../client/duckdb-bundle.ts'
-import { createEddy, type Eddy } from '../../client/index.ts'
+import { createEddy, type Eddy, type Persistence } from '../../client/index.ts'
 import { demoSchema } from '../../demo/schema.ts'
 import type { Row } from '../../shared/schema.ts'
 import { GROUP_BY_SQL, type OrderRow, orderRows } from '../data.ts'
@@ -20,8 +20,8 @@ function live(): Eddy {
 }
 
 /** Opens Eddy on the same-origin edge. autoSync off: the write and query figures are the local path alone. */
-export async function eddyOpen(name: string): Promise<string> {
-  eddy = await createEddy({ url: '/sync', schema: demoSchema, name, persistence: 'opfs', autoSync: false })
+export async function eddyOpen(name: string, persistence: Persistence = 'opfs'): Promise<string> {
+  eddy = await createEddy({ url: '/sync', schema: demoSchema, name, persistence, autoSync: false })
   return eddy.persistence
 }
 
@@ -177,5 +177,22 @@ export function rawCold(file: string): Promise<{ ms: number; rows: number }> {
   return withRaw(`opfs://${file}`, async (_db, conn) => {
     const got = arrowToRows((await conn.query(GROUP_BY_SQL)) as unknown as ArrowTableLike)
     return { ms: performance.now(), rows: got.reduce((s, r) => s + Number(r.n), 0) }
+  })
+}
+
+/**
+ * The floor under every cache write: one DuckDB-WASM round trip (`SELECT 1`) and one small
+ * transaction (BEGIN, a one-row upsert into a keyed table, COMMIT) on an in-memory database.
+ */
+export function rawRoundTrips(n: number): Promise<{ selectMs: number[]; upsertTxMs: number[] }> {
+  return withRaw(':memory:', async (_db, conn) => {
+    await conn.query('CREATE TABLE t (k VARCHAR PRIMARY KEY, v VARCHAR)')
+    const selectMs = await timeEach(n, () => conn.query('SELECT 1'))
+    const upsertTxMs = await timeEach(n, async (i) => {
+      await conn.query('BEGIN TRANSACTION')
+      await conn.query(`INSERT INTO t VALUES ('k${i % 7}', 'v${i}') ON CONFLICT DO UPDATE SET v = excluded.v`)
+      await conn.query('COMMIT')
+    })
+    return { selectMs, upsertTxMs }
   })
 }
