@@ -87,6 +87,13 @@ describe('engine: write-back', () => {
     await vi.waitFor(() => expect(engine.status().pending).toBe(0))
     const after = await cache.query('SELECT * FROM orders WHERE _needs_sync')
     expect(after).toHaveLength(0)
+    // A row read back from a query deletes as is (its other columns are ignored).
+    const [back] = await engine.query('SELECT * FROM orders WHERE order_id = ?', [id])
+    await engine.delete('orders', back ?? {})
+    expect(await cache.query('SELECT * FROM orders')).toEqual([])
+    await vi.waitFor(async () => expect(await edge.row('orders', { order_id: id })).toBeNull(), {
+      timeout: 5000,
+    })
   })
 
   it('refuses an invalid write with a typed error and writes nothing', async () => {
@@ -99,6 +106,14 @@ describe('engine: write-back', () => {
     const missing = await engine.put('orders', { order_id: uuid(), customer_id: 3 }).catch((e: unknown) => e)
     expect(missing).toMatchObject({ code: 'invalid_value', field: 'total_amount' })
     await expect(engine.put('nope', { a: 1 })).rejects.toMatchObject({ code: 'unknown_table' })
+    await expect(engine.delete('orders', { status: 'paid' })).rejects.toMatchObject({
+      code: 'invalid_value',
+      field: 'order_id',
+    })
+    await expect(engine.put('orders', { ...order(uuid()), colour: 'red' })).rejects.toMatchObject({
+      code: 'unknown_column',
+      field: 'colour',
+    })
     expect(await cache.query('SELECT count(*) AS n FROM orders')).toEqual([{ n: 0 }])
     expect(engine.status().pending).toBe(0)
     const report = await engine.sync()

@@ -165,9 +165,14 @@ function splitRow(table: Table, row: Row): { key: Row; values: Row } {
   return { key, values }
 }
 
+/**
+ * Validates one write. A delete takes the primary-key columns of what it is given, so a row read
+ * back from `query` (with its other columns) can be passed as is.
+ */
 function plan(schema: Schema, name: string, op: 'upsert' | 'delete', row: Row): PlannedWrite {
   const table = schema.table(name)
-  const { key, values } = op === 'upsert' ? splitRow(table, row) : { key: row, values: undefined }
+  const { key, values } =
+    op === 'upsert' ? splitRow(table, row) : { key: splitRow(table, row).key, values: undefined }
   const checked = validateWrite(table, op, key, values)
   const first = checked.errors[0]
   if (first !== undefined) throw new EddyError(first.code, first.message, { field: first.field })
