@@ -187,6 +187,43 @@ describe('the demo app in Chromium', () => {
     )
   })
 
+  it('merges a product edit per column: the max price and min stock hold, the note is appended', async () => {
+    const key = JSON.stringify({ product_id: 1 })
+    const before = must((await pullAll('products')).get(key), 'product 1')
+    const price = Number(before.unit_price)
+    const stock = Number(before.units_in_stock)
+    await clickTestId('tab-products')
+    const row = '[data-testid="rows-products"] tr[data-key="1"]'
+    await page.waitForSelector(row)
+    await page.click(row)
+    // a lower price and a higher stock: per-column merge keeps the warehouse's max price and min stock
+    await page.fill('[data-testid="field-products-unit_price"]', (price - 0.5).toFixed(2))
+    await page.fill('[data-testid="field-products-units_in_stock"]', String(stock + 5))
+    await page.fill('[data-testid="field-products-notes"]', 'recount on Monday')
+    await clickTestId('save-products')
+    // hybrid: queued locally for the 5-minute schedule; "Sync now" sends it at once
+    await waitForTestId(page, 'pending', '1')
+    await clickTestId('sync-now')
+    await waitForTestId(page, 'pending', '0')
+    const after = must((await pullAll('products')).get(key), 'product 1 after')
+    const notes =
+      before.notes === null || before.notes === ''
+        ? 'recount on Monday'
+        : `${String(before.notes)} | recount on Monday`
+    expect(Number(after.unit_price)).toBe(price)
+    expect(Number(after.units_in_stock)).toBe(stock)
+    expect(after.notes).toBe(notes)
+    // and the cache converges on the merged row
+    await page.waitForFunction(
+      async ([p, n]) => {
+        const rows = await window.eddy?.query('SELECT unit_price, notes FROM products WHERE product_id = 1')
+        return Number(rows?.[0]?.unit_price) === p && rows?.[0]?.notes === n
+      },
+      [price, notes] as const,
+      { timeout: 30_000 },
+    )
+  })
+
   it('lists a write the edge refused in the rejected panel until it is cleared', async () => {
     await clickTestId('tab-orders')
     const key = await page.getAttribute('[data-testid="rows-orders"] tr[data-key]:nth-child(2)', 'data-key')
