@@ -391,6 +391,33 @@ describe('engine: sync between clients', () => {
     expect(edge.hits.get('/sync/pull')).toBe(pullsAfter)
   })
 
+  it('pulls at once after a write to a refresh-on-write table', async () => {
+    const refreshing = defineSchema({
+      tables: {
+        ...demoSchema.spec.tables,
+        metrics: { ...demoSchema.spec.tables.metrics, refreshOnWrite: true },
+      },
+    })
+    const edge = await edgeFor()
+    let t = 11_000_000
+    const a = await engineOn(edge, { schema: refreshing, now: () => t })
+    const b = await engineOn(edge, { now: () => t })
+    t += 1000
+    await b.engine.put('metrics', { metric_id: 'mem', value: 7 })
+    await b.engine.sync()
+    await a.engine.put('metrics', { metric_id: 'disk', value: 1 })
+    // no query, no sync: the write itself pushed and pulled
+    await vi.waitFor(
+      async () =>
+        expect(await a.cache.query('SELECT metric_id, value FROM metrics ORDER BY metric_id')).toEqual([
+          { metric_id: 'disk', value: 1 },
+          { metric_id: 'mem', value: 7 },
+        ]),
+      { timeout: 5000 },
+    )
+    await vi.waitFor(async () => expect(await edge.row('metrics', { metric_id: 'disk' })).not.toBeNull())
+  })
+
   it('lets only one of two engines on one profile push, and both share the outbox', async () => {
     const edge = await edgeFor()
     const dbName = `engine-test-${crypto.randomUUID()}`
