@@ -1,9 +1,12 @@
 /// <reference lib="webworker" />
 import { expose, type ProxyMarked } from 'comlink'
 import { EddyError } from '../shared/errors.ts'
-import { defineSchema, type Row, type SchemaSpec } from '../shared/schema.ts'
+import { defineSchema, type Row, type Schema, type SchemaSpec } from '../shared/schema.ts'
+import type { LocalCache } from './cache.ts'
+import { openClientMeta } from './client-meta.ts'
 import { installErrorTransfer } from './comlink-errors.ts'
 import { type ChangeEvent, createEngine, type Engine, type Status } from './engine.ts'
+import { dropOrphanWrites } from './orphan-writes.ts'
 import { openOutbox } from './outbox.ts'
 import { replayOutbox } from './outbox-replay.ts'
 import {
@@ -41,7 +44,60 @@ export interface WorkerOpened {
 
 let engine: Engine | undefined
 let opened: OpenedCache | undefined
-const subscriptions = new Map<number, () => void>()
+interface Subscription {
+  sql: string
+  params: unknown[]
+  cb: (rows: Row[]) => void
+  off: () => void
+}
+const subscriptions = new Map<number, Subscription>()
+let stopFollowing: () => void = () => {}
+
+/**
+ * Another tab's local writes reach this tab's cache through the shared outbox: the engines
+ * announce each write on the profile's channel (`<name>:changes`, `{ type: 'write' }`), and this
+ * worker re-applies queued outbox entries its cache lacks, then tells the page and re-runs live
+ * queries. Online, the leader's push and the pull that follows would bring them too; offline this
+ * is the only way. (Hybrid writes parked for their schedule are not in the queue yet.)
+ */
+function followOtherTabs(name: string, cache: LocalCache, schema: Schema, onChange: ChangeFn): () => void {
+  const outbox = openOutbox(name)
+  const channel = new BroadcastChannel(`${name}:changes`)
+  let running: Promise<void> | undefined
+  let again = false
+  const tables = new Set<string>()
+  const follow = async (): Promise<void> => {
+    do {
+      again = false
+      const n = await replayOutbox(cache, schema, await outbox.peek(Number.MAX_SAFE_INTEGER))
+      if (n > 0) {
+        for (const table of tables) void onChange({ table, source: 'local' })
+        for (const sub of subscriptions.values()) {
+          const rows = await live().query(sub.sql, sub.params)
+          sub.cb(rows)
+        }
+      }
+      tables.clear()
+    } while (again)
+  }
+  channel.onmessage = (ev: MessageEvent<{ type?: string; tables?: string[] }>) => {
+    if (ev.data.type !== 'write') return
+    for (const t of ev.data.tables ?? []) tables.add(t)
+    if (running !== undefined) {
+      again = true
+      return
+    }
+    running = follow()
+      .catch(() => undefined) // a failed catch-up is retried by the next announced write
+      .finally(() => {
+        running = undefined
+      })
+  }
+  return () => {
+    channel.close()
+    outbox.close()
+  }
+}
 
 function live(): Engine {
   if (engine === undefined) throw new EddyError('closed', 'the Eddy worker is not open')
@@ -66,7 +122,11 @@ const api = {
       // writes acknowledged before a reload are in the outbox even if the cache lost them
       const outbox = openOutbox(o.name)
       try {
-        await replayOutbox(opened.cache, schema, await outbox.peek(Number.MAX_SAFE_INTEGER))
+        const pending = await outbox.peek(Number.MAX_SAFE_INTEGER)
+        // and a pending row the outbox does not hold was never acknowledged: drop it, pull afresh
+        if ((await dropOrphanWrites(opened.cache, schema, pending, await outbox.parkedTables())) > 0)
+          await openClientMeta(o.name).setCursor(undefined)
+        await replayOutbox(opened.cache, schema, pending)
       } finally {
         outbox.close()
       }
@@ -85,6 +145,7 @@ const api = {
     }
     engine.on('status', (s) => void onStatus(s))
     engine.on('change', (e) => void onChange(e))
+    stopFollowing = followOtherTabs(o.name, opened.cache, schema, onChange)
     return { clientId: engine.clientId, status: engine.status(), persistence: opened.persistence }
   },
   put: (table: string, row: Row) => live().put(table, row),
@@ -104,13 +165,11 @@ const api = {
   clearRejected: () => live().clearRejected(),
   setOnline: (online: boolean) => live().setOnline(online),
   subscribe(id: number, sql: string, params: unknown[], cb: ((rows: Row[]) => void) & ProxyMarked): void {
-    subscriptions.set(
-      id,
-      live().subscribe(sql, params, (rows) => void cb(rows)),
-    )
+    const send = (rows: Row[]): void => void cb(rows)
+    subscriptions.set(id, { sql, params, cb: send, off: live().subscribe(sql, params, send) })
   },
   unsubscribe(id: number): void {
-    subscriptions.get(id)?.()
+    subscriptions.get(id)?.off()
     subscriptions.delete(id)
   },
   /** Makes the cache durable now (tests and `pagehide`); normally it flushes on a debounce. */
@@ -118,8 +177,10 @@ const api = {
     await opened?.flush()
   },
   async close(): Promise<void> {
-    for (const off of subscriptions.values()) off()
+    for (const sub of subscriptions.values()) sub.off()
     subscriptions.clear()
+    stopFollowing()
+    stopFollowing = () => {}
     const e = engine
     engine = undefined
     if (e !== undefined) await e.close()

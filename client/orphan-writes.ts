@@ -1,0 +1,40 @@
+import type { Mutation } from '../shared/protocol.ts'
+import type { Row, Schema, Table } from '../shared/schema.ts'
+import type { LocalCache } from './cache.ts'
+
+/**
+ * Finds and drops cache rows marked `_needs_sync` that no pending outbox mutation accounts for.
+ *
+ * A local write reaches the cache before its outbox commit. When the tab dies between the two and
+ * the cache was flushed meanwhile (OPFS checkpoint, snapshot), the restarted cache shows a pending
+ * write the outbox does not hold: it was never acknowledged and would never be pushed, so the cache
+ * would disagree with the outbox and the warehouse for good. (A row whose push was acknowledged but
+ * whose `markSynced` was not flushed looks the same, and is equally safe to drop.) The warehouse
+ * holds the truth for these keys: the caller drops them and pulls from scratch.
+ *
+ * Reads each table's stored rows (tombstones included) from the DuckDB cache's layout: schema table
+ * `t` is stored in `_eddy_t` (see `duckdb-cache.ts`). Tables in `skip` (parked hybrid writes, which
+ * `pending` does not list) are left alone. Returns the number of rows dropped.
+ */
+export async function dropOrphanWrites(
+  cache: LocalCache,
+  schema: Schema,
+  pending: readonly Mutation[],
+  skip: ReadonlySet<string>,
+): Promise<number> {
+  const stamps = new Set(pending.map((m) => `${m.table}\u0000${m.hlc}`))
+  const orphans: Array<{ table: Table; key: Row; row: undefined }> = []
+  for (const t of schema.tables.values()) {
+    if (skip.has(t.name)) continue
+    const cols = t.primaryKey.map((c) => `"${c}"`).join(', ')
+    const rows = await cache.query(`SELECT ${cols}, _hlc FROM "_eddy_${t.name}" WHERE _needs_sync`)
+    for (const r of rows) {
+      if (stamps.has(`${t.name}\u0000${String(r._hlc)}`)) continue
+      const key: Row = {}
+      for (const c of t.primaryKey) key[c] = r[c]
+      orphans.push({ table: t, key, row: undefined })
+    }
+  }
+  if (orphans.length > 0) await cache.revertLocal(orphans)
+  return orphans.length
+}
