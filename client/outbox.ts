@@ -1,4 +1,4 @@
-import { Dexie, type Table as DexieTable } from 'dexie'
+import { Dexie } from 'dexie'
 import { must } from '../shared/errors.ts'
 import type { Mutation } from '../shared/protocol.ts'
 import type { RejectedWrite } from './engine.ts'
@@ -80,25 +80,27 @@ export interface Outbox {
   close(): void
 }
 
-class OutboxDb extends Dexie {
-  queue!: DexieTable<QueuedGroup, number>
-  parked!: DexieTable<ParkedGroup, number>
-  rejected!: DexieTable<RejectedWrite, number>
-  meta!: DexieTable<MetaRow, string>
-  owner!: DexieTable<OwnerRow, string>
-
-  constructor(name: string) {
-    super(name, {
-      chromeTransactionDurability: 'strict',
-      indexedDB: globalThis.indexedDB,
-      IDBKeyRange: globalThis.IDBKeyRange,
-    })
-    this.version(1).stores({ queue: 'id', parked: '++id', rejected: 'seq', meta: 'k', owner: 'k' })
+/** The outbox's IndexedDB database: its stores, opened with strict durability. */
+function openDb(name: string) {
+  const dexie = new Dexie(name, {
+    chromeTransactionDurability: 'strict',
+    indexedDB: globalThis.indexedDB,
+    IDBKeyRange: globalThis.IDBKeyRange,
+  })
+  dexie.version(1).stores({ queue: 'id', parked: '++id', rejected: 'seq', meta: 'k', owner: 'k' })
+  return {
+    transaction: dexie.transaction.bind(dexie),
+    close: () => dexie.close(),
+    queue: dexie.table<QueuedGroup, number>('queue'),
+    parked: dexie.table<ParkedGroup, number>('parked'),
+    rejected: dexie.table<RejectedWrite, number>('rejected'),
+    meta: dexie.table<MetaRow, string>('meta'),
+    owner: dexie.table<OwnerRow, string>('owner'),
   }
 }
 
 export function openOutbox(dbName: string): Outbox {
-  const db = new OutboxDb(`${dbName}-outbox`)
+  const db = openDb(`${dbName}-outbox`)
 
   const readMeta = async (k: MetaRow['k']): Promise<number> => (await db.meta.get(k))?.v ?? 0
   const bump = async (k: MetaRow['k'], by: number): Promise<number> => {
