@@ -185,7 +185,9 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
 
   /**
    * One upsert of encoded rows into a table's physical table. `remote` decides the rule: a pulled
-   * row replaces the stored one only when it is newer or the stored row has no pending write.
+   * row replaces the stored one when the stored row has no pending write, or when the pulled hlc is
+   * greater or equal: an equal hlc is the same write, now in the warehouse (another tab of the
+   * profile pushed it), so the row is no longer pending here either.
    */
   async function upsert(
     t: Table,
@@ -220,7 +222,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
         mode === 'local' ? `_synced_at = ${target}._synced_at` : '_synced_at = excluded._synced_at',
       ]
       const where =
-        mode === 'remote' ? ` WHERE excluded._hlc > ${target}._hlc OR NOT ${target}._needs_sync` : ''
+        mode === 'remote' ? ` WHERE excluded._hlc >= ${target}._hlc OR NOT ${target}._needs_sync` : ''
       const res = await run(
         `INSERT INTO ${target} (${cols.join(', ')}) SELECT ${select.join(', ')} FROM ${src.from}
          ON CONFLICT DO UPDATE SET ${sets.join(', ')}${where}`,
@@ -245,36 +247,64 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
     return { values, hlc: String(r._hlc), deleted: r._deleted === true, needsSync: r._needs_sync === true }
   }
 
+  /** The tables the last `init` made sure of (a repeated init of the same schema does nothing). */
+  let initialized: string | undefined
+
+  /**
+   * Creates what is missing (tables, columns added to the schema, views) and nothing else: one
+   * catalog read, and DDL only when the catalog differs. On an OPFS file a start that rewrote the
+   * views every time paid a catalog write before its first query (cold start).
+   */
   async function init(tables: readonly Table[]): Promise<void> {
-    await queue(() =>
-      inTransaction('init', async () => {
-        for (const t of tables) {
-          const target = ident(physical(t))
+    const signature = JSON.stringify(
+      tables.map((t) => [t.name, t.primaryKey, t.columns.map((c) => [c.name, sqlType(c)])]),
+    )
+    await queue(async () => {
+      if (closed) throw new EddyError('closed', 'the cache is closed')
+      if (signature === initialized) return
+      const names = tables.flatMap((t) => [physical(t), t.name])
+      const found = new Map<string, string[]>()
+      if (names.length > 0) {
+        const rows = await run(
+          `SELECT table_name, column_name FROM information_schema.columns
+           WHERE table_schema = 'main' AND table_name IN (${names.map(literal).join(', ')})
+           ORDER BY table_name, ordinal_position`,
+        )
+        for (const r of rows) appendTo(found, String(r.table_name), String(r.column_name))
+      }
+      const ddl: string[] = []
+      for (const t of tables) {
+        const target = ident(physical(t))
+        const have = found.get(physical(t))
+        if (have === undefined) {
           const defs = t.columns.map((c) => `${ident(c.name)} ${sqlType(c)}`)
-          await conn.query(
+          ddl.push(
             `CREATE TABLE IF NOT EXISTS ${target} (${defs.join(', ')},
               _hlc VARCHAR NOT NULL, _needs_sync BOOLEAN NOT NULL DEFAULT false,
               _synced_at TIMESTAMP, _deleted BOOLEAN NOT NULL DEFAULT false,
               PRIMARY KEY (${t.primaryKey.map(ident).join(', ')}))`,
           )
+        } else {
           // a column added to the schema since the cache was created
-          const have = new Set(
-            (
-              await run(
-                `SELECT column_name FROM information_schema.columns WHERE table_name = ${literal(physical(t))}`,
-              )
-            ).map((r) => String(r.column_name)),
-          )
           for (const c of t.columns) {
-            if (!have.has(c.name))
-              await conn.query(`ALTER TABLE ${target} ADD COLUMN ${ident(c.name)} ${sqlType(c)}`)
+            if (!have.includes(c.name))
+              ddl.push(`ALTER TABLE ${target} ADD COLUMN ${ident(c.name)} ${sqlType(c)}`)
           }
-          await conn.query(
-            `CREATE OR REPLACE VIEW ${ident(t.name)} AS SELECT ${[...t.columns.map((c) => ident(c.name)), ...SYSTEM_COLUMNS].join(', ')} FROM ${target} WHERE NOT _deleted`,
+        }
+        const viewColumns = [...t.columns.map((c) => c.name), ...SYSTEM_COLUMNS]
+        if ((found.get(t.name) ?? []).join('\u0000') !== viewColumns.join('\u0000')) {
+          ddl.push(
+            `CREATE OR REPLACE VIEW ${ident(t.name)} AS SELECT ${viewColumns.map(ident).join(', ')} FROM ${target} WHERE NOT _deleted`,
           )
         }
-      }),
-    )
+      }
+      if (ddl.length > 0) {
+        await inTransaction('init', async () => {
+          for (const sql of ddl) await conn.query(sql)
+        })
+      }
+      initialized = signature
+    })
   }
 
   async function getRowsNow(t: Table, keys: readonly Row[]): Promise<Map<string, CachedRow>> {
@@ -456,7 +486,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
                     '_deleted = excluded._deleted',
                     '_needs_sync = false',
                     '_synced_at = excluded._synced_at',
-                  ].join(', ')} WHERE excluded._hlc > ${target}._hlc OR NOT ${target}._needs_sync`,
+                  ].join(', ')} WHERE excluded._hlc >= ${target}._hlc OR NOT ${target}._needs_sync`,
                 )
             await dropSyncedTombstones(t)
             return Number(res[0]?.Count ?? res[0]?.count ?? 0)

@@ -91,6 +91,18 @@ const order = (id: string, extra: Record<string, unknown> = {}) => ({
 })
 const uuid = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`
 
+/**
+ * Polls `probe` (usually a `page.evaluate` of an async check) until it answers true. Playwright's
+ * waitForFunction would take an async check's pending Promise itself as a truthy answer.
+ */
+async function until(probe: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
 async function waitStatus(page: Page, pred: string): Promise<void> {
   await page.waitForFunction(
     (p) => new Function('s', `return ${p}`)((window as unknown as TestPageWindow).eddy.status()),
@@ -292,16 +304,14 @@ describe('createEddy in Chromium', () => {
     expect([ia.leader, ib.leader].filter(Boolean)).toHaveLength(1)
     expect([ia.persistence, ib.persistence].sort()).toEqual(['memory', 'opfs'])
     const seen = (p: Page, id: string) =>
-      p.waitForFunction(
-        async (id) =>
-          (
-            await (window as unknown as TestPageWindow).eddy.query(
-              'SELECT 1 FROM orders WHERE order_id = ?',
-              [id],
-            )
-          ).length === 1,
-        id,
-        { timeout: 15_000, polling: 100 },
+      until(() =>
+        p.evaluate(async (id) => {
+          const rows = await (window as unknown as TestPageWindow).eddy.query(
+            'SELECT 1 FROM orders WHERE order_id = ?',
+            [id],
+          )
+          return rows.length === 1
+        }, id),
       )
     await a.evaluate((row) => (window as unknown as TestPageWindow).eddy.put('orders', row), order(uuid(20)))
     await seen(b, uuid(20))
@@ -446,5 +456,58 @@ describe('createEddy in Chromium', () => {
       pending: 1,
     })
     await page.close()
+  })
+
+  it("two tabs offline see each other's writes through the shared outbox; online, both settle once", async () => {
+    await freshEdge()
+    server.setInterceptor(() => DROP)
+    const context = await browser.newContext()
+    const name = uniqueName()
+    const a = await openPage(context, pageUrl(name), 'eddy ready')
+    const b = await openPage(context, pageUrl(name), 'eddy ready')
+    const setOnline = (p: Page, on: boolean) =>
+      p.evaluate((on) => (window as unknown as TestPageWindow).eddy.setOnline(on), on)
+    await setOnline(a, false)
+    await setOnline(b, false)
+    const put = (p: Page, id: string) =>
+      p.evaluate(
+        (row) => (window as unknown as TestPageWindow).eddy.put('orders', row).then(() => undefined),
+        order(id),
+      )
+    const rowsOf = (p: Page) =>
+      p.evaluate(() =>
+        (window as unknown as TestPageWindow).eddy.query(
+          'SELECT order_id, _needs_sync FROM orders ORDER BY 1',
+        ),
+      )
+    const seen = (p: Page, n: number, pending: boolean) =>
+      until(() =>
+        p.evaluate(
+          async ({ n, pending }) => {
+            const rows = await (window as unknown as TestPageWindow).eddy.query(
+              'SELECT _needs_sync FROM orders',
+            )
+            return rows.length === n && rows.every((r) => r._needs_sync === pending)
+          },
+          { n, pending },
+        ),
+      )
+    await put(a, uuid(70))
+    await seen(b, 1, true)
+    await put(b, uuid(71))
+    await seen(a, 2, true)
+    expect(await rowsOf(b)).toEqual([
+      { order_id: uuid(70), _needs_sync: true },
+      { order_id: uuid(71), _needs_sync: true },
+    ])
+    server.setInterceptor(null)
+    await setOnline(a, true)
+    await setOnline(b, true)
+    await seen(a, 2, false)
+    await seen(b, 2, false)
+    const evs = await events()
+    expect(evs.reduce((sum, e) => sum + e.applied, 0)).toBe(2)
+    expect(evs.reduce((sum, e) => sum + e.duplicate, 0)).toBe(0)
+    await context.close()
   })
 })
