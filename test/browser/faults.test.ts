@@ -1,4 +1,4 @@
-import type { Browser, Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
 import * as v from 'valibot'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { pullResponse } from '../../shared/protocol.ts'
@@ -16,23 +16,22 @@ import {
 /**
  * Storage faults in real Chromium (test/chaos owns this file): a tab killed after the local write
  * reached the cache but before its outbox commit. The cache and the outbox must agree afterwards,
- * and nothing half-written may reach the warehouse.
+ * and nothing half-written may reach the warehouse. (A full quota is tested in Node, where
+ * `client/engine.test.ts` makes the outbox commit throw QuotaExceededError: Chromium's
+ * `Storage.overrideQuotaForOrigin` binds only storage opened after it, and not in a profile on disk.)
  */
 let server: TestServer
-let browser: Browser
 let edge: TestEdge
 let n = 0
 
 beforeAll(async () => {
   server = await startServer()
-  browser = await launchBrowser()
 })
 afterEach(async () => {
   server.setInterceptor(null)
   await edge?.close()
 })
 afterAll(async () => {
-  await browser?.close()
   await server?.close()
 })
 
