@@ -34,7 +34,8 @@ export interface LocalCache {
   /** Undoes local writes whose outbox commit failed: restores each key's previous row. */
   revertLocal(previous: ReadonlyArray<{ table: Table; key: Row; row: CachedRow | undefined }>): Promise<void>
   /**
-   * Applies pulled changes: a change replaces the local row when its hlc is greater, or when the
+   * Applies pulled changes: a change replaces the local row when its hlc is greater or equal (an
+   * equal hlc is the same write, already in the warehouse, so it is no longer pending), or when the
    * local row has no pending write. Returns the tables that changed.
    */
   applyRemote(changes: readonly Change[], tables: ReadonlyMap<string, Table>): Promise<Set<string>>

@@ -99,7 +99,7 @@ export const CACHE_CONTRACT: readonly CacheCheck[] = [
     },
   },
   {
-    name: 'applyRemote keeps a pending local write unless the change is newer, and names changed tables',
+    name: 'applyRemote keeps a pending local write unless the change is as new or newer, and names changed tables',
     async run(make) {
       const c = await fresh(make)
       await c.applyLocal([{ table: orders, key: K1, row: row(K1, 'paid'), hlc: stamp(5) }])
@@ -111,6 +111,17 @@ export const CACHE_CONTRACT: readonly CacheCheck[] = [
         !older.has('orders') && (await statusOf(c, K1)) === 'paid',
         'an older change loses to a pending write',
       )
+      const same = await c.applyRemote(
+        [{ table: 'orders', key: K1, row: row(K1, 'paid'), hlc: stamp(5) }],
+        demoSchema.tables,
+      )
+      const settled = (await c.getRows(orders, [K1])).get(canonicalKey(orders, K1))
+      check(
+        same.has('orders') && settled?.needsSync === false,
+        "a change with the pending write's own stamp (pushed by another tab) settles it",
+        settled,
+      )
+      await c.applyLocal([{ table: orders, key: K1, row: row(K1, 'paid'), hlc: stamp(5) }])
       const newer = await c.applyRemote(
         [{ table: 'orders', key: K1, row: row(K1, 'shipped'), hlc: stamp(6) }],
         demoSchema.tables,

@@ -82,7 +82,8 @@ export class MemoryCache implements LocalCache {
       const m = this.rows(t)
       const text = canonicalKey(t, c.key)
       const old = m.get(text)
-      if (old?.needsSync && !(c.hlc > old.hlc)) continue
+      // An equal stamp is the same write, now in the warehouse (another tab pushed it): no longer pending.
+      if (old?.needsSync && c.hlc < old.hlc) continue
       m.set(text, {
         values: c.row === null ? { ...c.key } : { ...c.row },
         hlc: c.hlc,
