@@ -3,15 +3,7 @@ import * as v from 'valibot'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { pullResponse } from '../../shared/protocol.ts'
 import type { TestPageWindow } from '../../test/browser/page/main.ts'
-import {
-  launchBrowser,
-  launchProfile,
-  openPage,
-  startEdge,
-  startServer,
-  type TestEdge,
-  type TestServer,
-} from './harness.ts'
+import { launchProfile, openPage, startEdge, startServer, type TestEdge, type TestServer } from './harness.ts'
 
 /**
  * Storage faults in real Chromium (test/chaos owns this file): a tab killed after the local write
