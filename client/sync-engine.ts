@@ -95,6 +95,17 @@ function noteError(status: StatusStore, e: unknown): void {
   status.update({ lastError: { code: err.code, message: err.message } })
 }
 
+/**
+ * Push and pull over the outbox and the cache.
+ *
+ * Order is the invariant everything rests on: the edge answers `duplicate` to any seq at or below
+ * the highest it has processed for the client, so a seq must never reach it after a higher one.
+ * Hence every push, from any engine of the profile, holds `pushLock`; the queue goes out oldest
+ * first; hybrid writes get their seq only when promoted into the queue; and a write-through write
+ * takes its seq only once nothing older is queued (allocated in the same IndexedDB transaction that
+ * checks the queue). A push answered by nobody (network, crash) leaves the queue as it was, so the
+ * same seqs go out again and the edge answers `duplicate` to what it already applied.
+ */
 export function createSyncEngine(d: SyncDeps): SyncEngine {
   const allTables = [...d.schema.tables.keys()]
   let batchLimit: number = MAX_BATCH
