@@ -4,15 +4,16 @@ import { errorDetail } from './error-detail.ts'
 import { formatCount, formatSince } from './format.ts'
 
 /**
- * The always-visible sync bar: online/offline, pending writes, sync progress, last sync, last
- * error, and the two buttons a visitor needs ("Sync now", and the simulated "Go offline" switch).
- * Each value sits in its own element with a stable `data-testid` for tests.
+ * The always-visible sync bar: online/offline, pending writes, sync progress, last sync, which
+ * tab syncs, last error, and the two buttons a visitor needs ("Sync now", and the simulated
+ * "Go offline" switch). Each value sits in its own element with a stable `data-testid` for tests.
  */
 export function createSyncBar(eddy: DemoEddy): HTMLElement {
   const online = h('span', { class: 'dot', testid: 'online' })
   const pending = h('strong', { testid: 'pending' }, '0')
   const syncing = h('span', { class: 'syncing', testid: 'syncing' })
   const lastSync = h('span', { testid: 'last-sync' }, 'never')
+  const leader = h('span', { class: 'stat', testid: 'leader' })
   const lastError = h('span', { class: 'last-error', testid: 'last-error' })
   const actionError = h('span', { class: 'last-error', testid: 'action-error' })
   const syncNow = h('button', { type: 'button', class: 'primary', testid: 'sync-now' }, 'Sync now')
@@ -24,6 +25,7 @@ export function createSyncBar(eddy: DemoEddy): HTMLElement {
     h('span', { class: 'stat' }, 'pending ', pending),
     syncing,
     h('span', { class: 'stat' }, 'last sync ', lastSync),
+    leader,
     lastError,
     actionError,
     h('span', { class: 'spacer' }),
@@ -49,6 +51,8 @@ export function createSyncBar(eddy: DemoEddy): HTMLElement {
     }
     replace(lastSync, s.lastSyncAt === null ? 'never' : formatSince(s.lastSyncAt, Date.now()))
     if (s.lastSyncAt !== null) lastSync.setAttribute('title', s.lastSyncAt)
+    // one tab of the profile pushes and pulls; the others follow its changes
+    replace(leader, s.leader ? 'this tab syncs' : 'another tab syncs')
     replace(lastError, s.lastError ? `${s.lastError.code}: ${s.lastError.message}` : '')
     replace(toggle, s.online ? 'Go offline' : 'Go online')
     syncNow.disabled = !s.online

@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises'
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -30,7 +31,7 @@ export interface DemoServer {
   readonly seeded: number
   /** Moves the edge's clock (tests: a client stamp too far ahead of it is refused as `clock_skew`). */
   setClockOffset(ms: number): void
-  /** Stops the server (the page then sees the edge as unreachable); idempotent. */
+  /** Makes the edge unreachable at once, open connections included; idempotent. */
   stop(): Promise<void>
   /** Stops the server, closes the warehouse and removes the data folder. */
   close(): Promise<void>
@@ -99,23 +100,62 @@ export async function serveDemo(staticDir: string, seed: SeedSize = 'full'): Pro
     throw e
   }
   const running = server
-  let stopped: Promise<void> | undefined
-  const stop = (): Promise<void> => {
-    stopped ??= running.close()
-    return stopped
-  }
+  const gate = await openGate(new URL(running.url))
   return {
-    url: running.url,
+    url: gate.url,
     warehouse,
     seeded,
     setClockOffset(ms) {
       clockOffset = ms
     },
-    stop,
+    stop: gate.cut,
     async close() {
-      await stop()
+      await gate.cut()
+      await running.close()
       await warehouse.close()
       await rm(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * A loopback TCP gate in front of the edge: the page talks to the edge through it, so a test can
+ * make the edge unreachable at once, open keep-alive connections included (a graceful server close
+ * waits for those, and a browser keeps them open).
+ */
+async function openGate(target: URL): Promise<{ url: string; cut(): Promise<void> }> {
+  const sockets = new Set<Socket>()
+  const gate = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname)
+    const drop = (): void => {
+      client.destroy()
+      upstream.destroy()
+      sockets.delete(client)
+      sockets.delete(upstream)
+    }
+    sockets.add(client)
+    sockets.add(upstream)
+    for (const s of [client, upstream]) {
+      s.on('error', drop)
+      s.on('close', drop)
+    }
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+  await new Promise<void>((ok, fail) => {
+    gate.once('error', fail)
+    gate.listen(0, '127.0.0.1', ok)
+  })
+  const { port } = gate.address() as AddressInfo
+  let cut: Promise<void> | undefined
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cut() {
+      cut ??= new Promise<void>((ok) => {
+        gate.close(() => ok())
+        for (const s of sockets) s.destroy()
+      })
+      return cut
     },
   }
 }

@@ -42,7 +42,9 @@ beforeAll(async () => {
   await buildDemo(dist)
   server = await serveDemo(dist, SEED)
   browser = await launchChromium()
-  page = await browser.newPage({ viewport: { width: 1440, height: 1000 } })
+  // one profile (context) for every page, so a second tab shares the client id, outbox and cache
+  const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } })
+  page = await context.newPage()
   echoPageErrors(page, 'demo')
 })
 
@@ -250,6 +252,34 @@ describe('the demo app in Chromium', () => {
     await clickTestId('clear-rejected')
     await page.waitForSelector('[data-testid="rejected-list"]', { state: 'detached' })
     expect(await page.evaluate(() => window.eddy?.status().rejected)).toBe(0)
+  })
+
+  it('opens in a second tab of the same profile, which follows the syncing tab', async () => {
+    const second = await page.context().newPage()
+    echoPageErrors(second, 'tab 2')
+    try {
+      await second.goto(server.url)
+      await second.waitForFunction(() => document.body.dataset.ready !== undefined, null, { timeout: 60_000 })
+      expect(await second.evaluate(() => document.body.dataset.ready)).toBe('true')
+      await waitForTestId(page, 'leader', 'this tab syncs')
+      await waitForTestId(second, 'leader', 'another tab syncs')
+      // an edit in the first tab reaches the second tab's view
+      await clickTestId('tab-orders')
+      const key = must(await page.getAttribute('[data-testid="rows-orders"] tr[data-key]', 'data-key'), 'key')
+      await page.click(`[data-testid="rows-orders"] tr[data-key="${key}"]`)
+      await page.fill('[data-testid="field-orders-total_amount"]', '777.77')
+      await clickTestId('save-orders')
+      await second.waitForFunction(
+        (k) =>
+          document
+            .querySelector(`[data-testid="rows-orders"] tr[data-key="${k}"]`)
+            ?.textContent?.includes('777.77'),
+        key,
+        { timeout: 30_000 },
+      )
+    } finally {
+      await second.close()
+    }
   })
 
   it('opens again with the edge down: the shell from the service worker, the rows from the persisted cache', async () => {
