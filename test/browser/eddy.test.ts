@@ -354,9 +354,12 @@ describe('createEddy in Chromium', () => {
     server.setInterceptor(null)
     const b = await openPage(context, pageUrl(name), 'eddy ready')
     await waitStatus(b, 's.pending === 0')
+    // the closed page's worker may still retry once before Chromium ends it: at least one resend,
+    // every resend answered `duplicate`, the write applied exactly once
     const evs = await events()
     expect(evs.reduce((sum, e) => sum + e.applied, 0)).toBe(1)
-    expect(evs.reduce((sum, e) => sum + e.duplicate, 0)).toBe(1)
+    expect(evs.reduce((sum, e) => sum + e.duplicate, 0)).toBeGreaterThanOrEqual(1)
+    expect(evs.reduce((sum, e) => sum + e.duplicate + e.applied, 0)).toBe(evs.length)
     expect(await pullAll('orders')).toHaveLength(1)
     await context.close()
   })
