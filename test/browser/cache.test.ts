@@ -1,5 +1,6 @@
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CACHE_CONTRACT } from '../../client/testing/cache-contract.ts'
 import { launchBrowser, openPage, startServer, type TestServer } from './harness.ts'
 
 /**
@@ -435,3 +436,11 @@ function sumLatest(): number {
   for (const v of latest.values()) s += v
   return s
 }
+
+describe('DuckDB-WASM cache keeps the LocalCache contract', () => {
+  for (const c of CACHE_CONTRACT) {
+    it(c.name, async () => {
+      expect(await page.evaluate((name) => window.lab.runContract(name), c.name)).toBe('ok')
+    })
+  }
+})

@@ -2,6 +2,7 @@ import { Float64, Int32, Table, tableToIPC, Utf8, vectorFromArray } from 'apache
 import { startDuckDb } from '../../../client/duckdb-bundle.ts'
 import { createDuckDbCache, type DuckDbCache } from '../../../client/duckdb-cache.ts'
 import { openPersistentCache, type Persistence } from '../../../client/persistence.ts'
+import { CACHE_CONTRACT } from '../../../client/testing/cache-contract.ts'
 import { demoSchema } from '../../../demo/schema.ts'
 import { defineSchema } from '../../../shared/schema.ts'
 
@@ -81,7 +82,35 @@ async function rawInsertMs(ipc: Uint8Array, withKey = false): Promise<number> {
   return ms
 }
 
-const lab = { openCache, openCacheFor, openPersistent, ordersIpc, rawInsertMs, demoSchema, defineSchema }
+/** Runs one check of the LocalCache contract (the one MemoryCache passes in Node) on DuckDB-WASM. */
+async function runContract(name: string): Promise<string> {
+  const check = CACHE_CONTRACT.find((c) => c.name === name)
+  if (check === undefined) return `no check named ${name}`
+  const opened: DuckDbCache[] = []
+  try {
+    await check.run(async () => {
+      const cache = await createDuckDbCache({ db: await startDuckDb(':memory:') })
+      opened.push(cache)
+      return cache
+    })
+    return 'ok'
+  } catch (e) {
+    return String(e)
+  } finally {
+    for (const c of opened) await c.close()
+  }
+}
+
+const lab = {
+  runContract,
+  openCache,
+  openCacheFor,
+  openPersistent,
+  ordersIpc,
+  rawInsertMs,
+  demoSchema,
+  defineSchema,
+}
 declare global {
   interface Window {
     lab: typeof lab
