@@ -294,6 +294,46 @@ describe('engine: write-through', () => {
     expect(await a.cache.query('SELECT name FROM customers WHERE customer_id = ?', [4])).toEqual([])
   })
 
+  it("follows the environment's online/offline events", async () => {
+    // Node's global scope is no EventTarget; stand one in, as a browser window or worker has.
+    const target = new EventTarget()
+    const install = (k: 'addEventListener' | 'removeEventListener') =>
+      Object.defineProperty(globalThis, k, {
+        value: target[k].bind(target),
+        configurable: true,
+        writable: true,
+      })
+    install('addEventListener')
+    install('removeEventListener')
+    try {
+      const edge = await edgeFor()
+      const { engine } = await engineOn(edge)
+      expect(engine.status().online).toBe(true)
+      target.dispatchEvent(new Event('offline'))
+      expect(engine.status().online).toBe(false)
+      await expect(engine.put('customers', { customer_id: 3, name: 'Di' })).rejects.toMatchObject({
+        code: 'offline',
+      })
+      await expect(engine.sync()).rejects.toMatchObject({ code: 'offline' })
+      target.dispatchEvent(new Event('online'))
+      expect(engine.status().online).toBe(true)
+      expect(await engine.put('customers', { customer_id: 3, name: 'Di' })).toMatchObject({ name: 'Di' })
+      // the app's switch and the environment are both needed
+      engine.setOnline(false)
+      target.dispatchEvent(new Event('online'))
+      expect(engine.status().online).toBe(false)
+      // once closed, the engine no longer listens
+      engine.setOnline(true)
+      await engine.close()
+      const before = engine.status()
+      target.dispatchEvent(new Event('offline'))
+      expect(engine.status()).toEqual(before)
+    } finally {
+      Reflect.deleteProperty(globalThis, 'addEventListener')
+      Reflect.deleteProperty(globalThis, 'removeEventListener')
+    }
+  })
+
   it('sends queued writes before a write-through write so their lower seqs are not lost', async () => {
     const edge = await edgeFor()
     const { engine } = await engineOn(edge)

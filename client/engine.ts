@@ -386,11 +386,10 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
 
   const onBrowserOnline = (): void => setNet(true)
   const onBrowserOffline = (): void => setNet(false)
-  const target = globalThis as { addEventListener?: unknown; removeEventListener?: unknown }
-  const hasEvents = typeof target.addEventListener === 'function'
-  if (hasEvents) {
-    globalThis.addEventListener('online', onBrowserOnline)
-    globalThis.addEventListener('offline', onBrowserOffline)
+  // A window or worker scope tells us about the network; `close()` aborts these listeners.
+  if (typeof (globalThis as { addEventListener?: unknown }).addEventListener === 'function') {
+    globalThis.addEventListener('online', onBrowserOnline, { signal: aborter.signal })
+    globalThis.addEventListener('offline', onBrowserOffline, { signal: aborter.signal })
   }
   function setNet(v: boolean): void {
     netOnline = v
@@ -698,11 +697,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       if (starter !== undefined) clearTimeout(starter)
       offLeader()
       offChannel()
-      if (hasEvents) {
-        globalThis.removeEventListener('online', onBrowserOnline)
-        globalThis.removeEventListener('offline', onBrowserOffline)
-      }
-      aborter.abort() // a request in flight must not keep close() waiting
+      aborter.abort() // a request in flight must not keep close() waiting; drops the event listeners
       await loop
       leadership.close()
       channel.close()
