@@ -25,7 +25,7 @@ interface Field {
   current: HTMLElement
 }
 
-export function createRowForm(eddy: DemoEddy, table: Table, view: TableView, onSaved: () => void): RowForm {
+export function createRowForm(eddy: DemoEddy, table: Table, view: TableView): RowForm {
   const id = (what: string, col?: string): string => `${what}-${table.name}${col ? `-${col}` : ''}`
   const title = h('h3', {}, 'Select a row to edit')
   const status = h('p', { class: 'form-status', testid: id('form-status'), role: 'status' })
@@ -126,6 +126,7 @@ export function createRowForm(eddy: DemoEddy, table: Table, view: TableView, onS
     replace(status, 'Saving…')
     status.className = 'form-status'
     disable(true)
+    let invalid: Field | undefined
     try {
       const row = collect()
       const stored = await eddy.put(table.name, row)
@@ -141,14 +142,13 @@ export function createRowForm(eddy: DemoEddy, table: Table, view: TableView, onS
       fill(original)
       replace(status, where)
       status.className = 'form-status ok'
-      onSaved()
     } catch (e) {
       const d = errorDetail(e)
       const field = d.field === undefined ? undefined : fields.get(d.field)
       if (field) {
         replace(field.error, d.message)
         field.input.classList.add('invalid')
-        field.input.focus()
+        invalid = field
         replace(status)
       } else {
         replace(status, `${d.code}: ${d.message}`)
@@ -157,6 +157,7 @@ export function createRowForm(eddy: DemoEddy, table: Table, view: TableView, onS
     } finally {
       disable(false)
     }
+    invalid?.input.focus()
   }
 
   return {

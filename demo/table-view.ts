@@ -21,7 +21,7 @@ export function createTableView(eddy: DemoEddy, schema: Schema, view: TableView)
   let shown = 0
   let unsubscribe: (() => void) | undefined
 
-  const form = createRowForm(eddy, table, view, () => {})
+  const form = createRowForm(eddy, table, view)
   const body = h('tbody', { testid: id('rows') })
   const info = h('span', { class: 'page-info', testid: id('page-info') }, 'Loading…')
   const listError = h('p', { class: 'error', role: 'alert' })
