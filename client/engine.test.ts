@@ -334,6 +334,28 @@ describe('engine: write-through', () => {
     }
   })
 
+  it('drops a queued write the edge records as a conflict, counts it, and pulls the stored row', async () => {
+    // customers queued (write-back) on this client; the edge keeps its manual strategy
+    const queued = defineSchema({
+      tables: {
+        ...demoSchema.spec.tables,
+        customers: { ...demoSchema.spec.tables.customers, sync: 'write-back' },
+      },
+    })
+    const edge = await edgeFor()
+    const t = 60_000_000
+    const a = await engineOn(edge, { schema: queued, now: () => t })
+    const b = await engineOn(edge, { now: () => t + 10_000 })
+    await a.engine.put('customers', { customer_id: 5, name: 'From A' })
+    await b.engine.put('customers', { customer_id: 5, name: 'From B' })
+    const report = await a.engine.sync()
+    expect(report).toMatchObject({ pushed: 1, conflict: 1, applied: 0 })
+    expect(a.engine.status()).toMatchObject({ conflicts: 1, pending: 0 })
+    expect(await a.cache.query('SELECT name, _needs_sync FROM customers')).toEqual([
+      { name: 'From B', _needs_sync: false },
+    ])
+  })
+
   it('sends queued writes before a write-through write so their lower seqs are not lost', async () => {
     const edge = await edgeFor()
     const { engine } = await engineOn(edge)
