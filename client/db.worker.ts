@@ -33,12 +33,13 @@ export interface WorkerOpenOptions {
 
 /** Callbacks into the page; Comlink proxies them only as top-level arguments. */
 type TokenFn = (() => Promise<string | undefined>) & ProxyMarked
-type StatusFn = ((s: Status) => void) & ProxyMarked
+type StatusFn = ((s: Status, seq: number) => void) & ProxyMarked
 type ChangeFn = ((e: ChangeEvent) => void) & ProxyMarked
 
 export interface WorkerOpened {
   clientId: string
   status: Status
+  seq: number
   persistence: ResolvedPersistence
 }
 
@@ -99,6 +100,23 @@ function followOtherTabs(name: string, cache: LocalCache, schema: Schema, onChan
   }
 }
 
+/**
+ * Status events travel on their own port, so they may arrive after the reply to the call that
+ * caused them. Each snapshot carries a sequence number, and a mutating call's reply carries the
+ * status as it stood when it resolved: the page's synchronous `status()` already shows the write
+ * (pending + 1) when `put` resolves, and never goes back to an older snapshot.
+ */
+let statusSeq = 0
+export interface Stamped<T> {
+  value: T
+  status: Status
+  seq: number
+}
+async function withStatus<T>(p: Promise<T>): Promise<Stamped<T>> {
+  const value = await p
+  return { value, status: live().status(), seq: statusSeq }
+}
+
 function live(): Engine {
   if (engine === undefined) throw new EddyError('closed', 'the Eddy worker is not open')
   return engine
@@ -143,27 +161,34 @@ const api = {
       opened = undefined
       throw e
     }
-    engine.on('status', (s) => void onStatus(s))
+    engine.on('status', (s) => void onStatus(s, ++statusSeq))
     engine.on('change', (e) => void onChange(e))
     stopFollowing = followOtherTabs(o.name, opened.cache, schema, onChange)
-    return { clientId: engine.clientId, status: engine.status(), persistence: opened.persistence }
+    return {
+      clientId: engine.clientId,
+      status: engine.status(),
+      seq: statusSeq,
+      persistence: opened.persistence,
+    }
   },
-  put: (table: string, row: Row) => live().put(table, row),
-  delete: (table: string, key: Row) => live().delete(table, key),
+  put: (table: string, row: Row) => withStatus(live().put(table, row)),
+  delete: (table: string, key: Row) => withStatus(live().delete(table, key)),
   transaction: (ops: readonly TxOp[]) =>
-    live().transaction((tx) => {
-      for (const o of ops) {
-        if (o.op === 'put') tx.put(o.table, o.row)
-        else tx.delete(o.table, o.key)
-      }
-    }),
+    withStatus(
+      live().transaction((tx) => {
+        for (const o of ops) {
+          if (o.op === 'put') tx.put(o.table, o.row)
+          else tx.delete(o.table, o.key)
+        }
+      }),
+    ),
   query: (sql: string, params?: unknown[]) => live().query(sql, params),
-  sync: () => live().sync(),
-  status: () => live().status(),
+  sync: () => withStatus(live().sync()),
+  status: (): Stamped<Status> => ({ value: live().status(), status: live().status(), seq: statusSeq }),
   divergence: (table: string) => live().divergence(table),
   rejected: () => live().rejected(),
-  clearRejected: () => live().clearRejected(),
-  setOnline: (online: boolean) => live().setOnline(online),
+  clearRejected: () => withStatus(live().clearRejected()),
+  setOnline: (online: boolean) => withStatus(Promise.resolve(live().setOnline(online))),
   subscribe(id: number, sql: string, params: unknown[], cb: ((rows: Row[]) => void) & ProxyMarked): void {
     const send = (rows: Row[]): void => void cb(rows)
     subscriptions.set(id, { sql, params, cb: send, off: live().subscribe(sql, params, send) })

@@ -2,7 +2,7 @@ import { proxy, type Remote, wrap } from 'comlink'
 import { EddyError } from '../shared/errors.ts'
 import type { Row, Schema } from '../shared/schema.ts'
 import { installErrorTransfer } from './comlink-errors.ts'
-import type { TxOp, WorkerApi } from './db.worker.ts'
+import type { Stamped, TxOp, WorkerApi } from './db.worker.ts'
 import type { ChangeEvent, RejectedWrite, Status, SyncReport, TransactionWriter } from './engine.ts'
 import type { Persistence, ResolvedPersistence } from './persistence.ts'
 
@@ -64,6 +64,7 @@ export async function createEddy(opts: EddyOptions): Promise<Eddy> {
   const statusListeners = new Set<(s: Status) => void>()
   const changeListeners = new Set<(e: ChangeEvent) => void>()
   let current: Status | undefined
+  let currentSeq = 0
   let closed = false
   let nextSub = 1
 
@@ -89,7 +90,9 @@ export async function createEddy(opts: EddyOptions): Promise<Eddy> {
           persistence: opts.persistence ?? 'auto',
           autoSync: opts.autoSync ?? true,
         },
-        proxy((s: Status) => {
+        proxy((s: Status, seq: number) => {
+          if (seq <= currentSeq) return
+          currentSeq = seq
           current = s
           for (const l of [...statusListeners]) l(s)
         }),
@@ -105,7 +108,20 @@ export async function createEddy(opts: EddyOptions): Promise<Eddy> {
   } finally {
     worker.removeEventListener('error', onFail)
   }
-  current ??= opened.status
+  if (opened.seq >= currentSeq) {
+    current = opened.status
+    currentSeq = opened.seq
+  }
+  /** Takes the status a reply carries unless a newer event already arrived; returns the value. */
+  const settle = async <T>(p: Promise<Stamped<T>>): Promise<T> => {
+    const r = await p
+    if (r.seq >= currentSeq && JSON.stringify(r.status) !== JSON.stringify(current)) {
+      currentSeq = r.seq
+      current = r.status
+      for (const l of [...statusListeners]) l(r.status)
+    }
+    return r.value
+  }
 
   const open = (): Remote<WorkerApi> => {
     if (closed) throw new EddyError('closed', 'this Eddy instance is closed')
@@ -134,8 +150,8 @@ export async function createEddy(opts: EddyOptions): Promise<Eddy> {
   return {
     clientId: opened.clientId,
     persistence: opened.persistence,
-    put: (table, row) => open().put(table, row),
-    delete: (table, key) => open().delete(table, key),
+    put: (table, row) => settle(open().put(table, row)),
+    delete: (table, key) => settle(open().delete(table, key)),
     async transaction(fn) {
       // the function runs here; its writes cross to the worker as one list, applied as one tx group
       const ops: TxOp[] = []
@@ -143,10 +159,10 @@ export async function createEddy(opts: EddyOptions): Promise<Eddy> {
         put: (table, row) => void ops.push({ op: 'put', table, row }),
         delete: (table, key) => void ops.push({ op: 'delete', table, key }),
       })
-      await open().transaction(ops)
+      await settle(open().transaction(ops))
     },
     query: (sql, params) => open().query(sql, params),
-    sync: () => open().sync(),
+    sync: () => settle(open().sync()),
     status: () => {
       if (current === undefined) throw new EddyError('internal', 'no status yet')
       return current
@@ -161,9 +177,10 @@ export async function createEddy(opts: EddyOptions): Promise<Eddy> {
     },
     divergence: (table) => open().divergence(table),
     rejected: () => open().rejected(),
-    clearRejected: () => open().clearRejected(),
+    clearRejected: () => settle(open().clearRejected()),
     setOnline(online) {
-      void open().setOnline(online)
+      // the reply (and the status events) report the outcome
+      settle(open().setOnline(online)).catch(() => undefined)
     },
     flush: () => open().flush(),
     async close() {
