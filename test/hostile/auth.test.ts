@@ -280,6 +280,27 @@ describe('tenants', () => {
     })
   })
 
+  it('a token without a tenant claim reads and writes no tenant-scoped rows', async () => {
+    const nobody = await token({ sub: 'drifter' })
+    await unchanged(async () => {
+      const push = await postAs(nobody, '/sync/push', {
+        clientId: 'drifter-tab',
+        mutations: [mut(1, 'accounts', 'upsert', { tenant_id: 'A', id: 1 }, { name: 'pwned' })],
+      })
+      if (push.status === 200) expectNothingApplied(push)
+      else expectTyped4xx(push, 403, 'forbidden')
+      const pulled = await call(nobody, '/sync/pull?tables=accounts,tickets')
+      if (pulled.status === 200) expect((pulled.body as { changes: unknown[] }).changes).toEqual([])
+      else expectTyped4xx(pulled, 403)
+      const digest = await postAs(nobody, '/sync/digest', { table: 'accounts', buckets: 4 })
+      if (digest.status === 200) expect(digest.body).toEqual({ buckets: bucketHashes([], 4) })
+      else expectTyped4xx(digest, 403)
+      const conflicts = await call(nobody, '/sync/conflicts')
+      if (conflicts.status === 200) expect(conflicts.body).toEqual({ conflicts: [] })
+      else expectTyped4xx(conflicts, 403)
+    }, ['(sequences)', '_eddy_clients', '_eddy_sync_events'])
+  })
+
   it('only admins read events or resolve conflicts; another tenant cannot tell a conflict exists', async () => {
     const conflicts = (await call(T.alice, '/sync/conflicts')).body as {
       conflicts: Array<{ id: number | string }>
