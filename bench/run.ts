@@ -7,11 +7,14 @@ import { round, type Summary } from './stats.ts'
  * `npm run bench` (about 15 minutes) and `npm run bench -- --quick` (under 3): every section in
  * one run, a readable table, then exactly one line `BENCH_JSON {...}` (issue 6's keys plus the raw
  * figures behind each ratio). `--only=edge` or `--only=browser` runs one section (no JSON line
- * keys for the other). Progress goes to stderr, the results to stdout.
+ * keys for the other); `--million=N` resizes the large analytics round. Progress goes to stderr,
+ * the results to stdout.
  */
 const argv = process.argv.slice(2)
 const quick = argv.includes('--quick')
 const only = argv.find((a) => a.startsWith('--only='))?.slice('--only='.length)
+/** `--million=N` sets the size of the large analytics round (0 skips it); the full run uses 1,000,000. */
+const millionArg = argv.find((a) => a.startsWith('--million='))?.slice('--million='.length)
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`)
 }
@@ -243,7 +246,9 @@ async function main(): Promise<void> {
   }
   if (only === undefined || only === 'browser') {
     log(`== browser section (${quick ? 'quick' : 'full'})`)
-    parts.push(browserReport(await runBrowserBench(quick ? QUICK : FULL, log), json))
+    const base = quick ? QUICK : FULL
+    const million = millionArg === undefined ? base.million : Number(millionArg) || undefined
+    parts.push(browserReport(await runBrowserBench({ ...base, million }, log), json))
   }
   const seconds = (performance.now() - started) / 1000
   Object.assign(json, {

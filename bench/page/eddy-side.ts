@@ -79,14 +79,17 @@ export async function eddyPreload(name: string, prefix: number, n: number): Prom
     await cache.init([...demoSchema.tables.values()])
     const orders = demoSchema.table('orders')
     const hlc = formatHlc({ wall: Date.UTC(2026, 0, 1), counter: 0, node: 'seed' })
-    for (let from = 0; from < n; from += 100_000) {
-      const rows = orderRows(prefix, Math.min(100_000, n - from), from)
+    // 20,000 rows per load: after one 200,000-row load DuckDB-WASM left a WAL on OPFS that it
+    // could not replay on the next open ("Table _eddy_customers already exists")
+    for (let from = 0; from < n; from += 20_000) {
+      const rows = orderRows(prefix, Math.min(20_000, n - from), from)
       const ipc = textColumnsToIpc([
         ...orders.columns.map((c) => ({ name: c.name, values: rows.map((r) => String(r[c.name])) })),
         { name: '_hlc', values: rows.map(() => hlc) },
       ])
       await cache.loadArrow(orders, ipc)
     }
+    await cache.checkpoint()
     await cache.close()
   } finally {
     await db.terminate()
