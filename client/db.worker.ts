@@ -5,6 +5,7 @@ import { defineSchema, type Row, type Schema, type SchemaSpec } from '../shared/
 import type { LocalCache } from './cache.ts'
 import { openClientMeta } from './client-meta.ts'
 import { installErrorTransfer } from './comlink-errors.ts'
+import { openCursorOwner } from './cursor-owner.ts'
 import { type ChangeEvent, createEngine, type Engine, type Status } from './engine.ts'
 import { dropOrphanWrites } from './orphan-writes.ts'
 import { openOutbox } from './outbox.ts'
@@ -139,7 +140,11 @@ const api = {
     try {
       // writes acknowledged before a reload are in the outbox even if the cache lost them
       const outbox = openOutbox(o.name)
+      const cursorOwner = openCursorOwner(o.name)
       try {
+        // the persisted cursor was saved by a memory-cache leader: it runs ahead of this file
+        if (opened.persistence !== 'memory' && (await cursorOwner.takeForeign()))
+          await openClientMeta(o.name).setCursor(undefined)
         const pending = await outbox.peek(Number.MAX_SAFE_INTEGER)
         // and a pending row the outbox does not hold was never acknowledged: drop it, pull afresh
         if ((await dropOrphanWrites(opened.cache, schema, pending, await outbox.parkedTables())) > 0)
@@ -162,6 +167,14 @@ const api = {
       throw e
     }
     engine.on('status', (s) => void onStatus(s, ++statusSeq))
+    if (opened.persistence === 'memory') {
+      const owner = openCursorOwner(o.name)
+      const mark = (s: Status): void => {
+        if (s.leader) owner.markForeign().catch(() => undefined) // retried on the next status
+      }
+      mark(engine.status())
+      engine.on('status', mark)
+    }
     engine.on('change', (e) => void onChange(e))
     stopFollowing = followOtherTabs(o.name, opened.cache, schema, onChange)
     return {

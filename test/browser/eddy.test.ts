@@ -513,4 +513,34 @@ describe('createEddy in Chromium', () => {
     expect(evs.reduce((sum, e) => sum + e.duplicate, 0)).toBe(0)
     await context.close()
   })
+
+  it('a cursor saved by a memory-cache leader is not trusted by the next owner of the OPFS file', async () => {
+    await freshEdge()
+    const context = await browser.newContext()
+    const name = uniqueName()
+    const a = await openPage(context, pageUrl(name), 'eddy ready')
+    const b = await openPage(context, pageUrl(name), 'eddy ready')
+    expect(await b.evaluate(() => (window as unknown as TestPageWindow).eddy.persistence)).toBe('memory')
+    await a.close()
+    await waitStatus(b, 's.leader')
+    // while the memory tab leads, it pulls a change (and persists its cursor past it)
+    await pushAs('other', 'orders', { order_id: uuid(80) }, { customer_id: 3, total_amount: '8.00' })
+    await b.evaluate(() => (window as unknown as TestPageWindow).eddy.sync())
+    await b.close()
+    const c = await openPage(context, pageUrl(name), 'eddy ready')
+    expect(await c.evaluate(() => (window as unknown as TestPageWindow).eddy.persistence)).toBe('opfs')
+    await until(() =>
+      c.evaluate(
+        async (id) =>
+          (
+            await (window as unknown as TestPageWindow).eddy.query(
+              'SELECT 1 FROM orders WHERE order_id = ?',
+              [id],
+            )
+          ).length === 1,
+        uuid(80),
+      ),
+    )
+    await context.close()
+  })
 })
