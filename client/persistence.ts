@@ -107,7 +107,12 @@ export async function openPersistentCache(opts: OpenCacheOptions): Promise<Opene
     revertLocal: (previous) => written(inner.revertLocal(previous)),
     applyRemote: (changes, tables) => pulled(inner.applyRemote(changes, tables)),
     markSynced: (t, rows, at) => written(inner.markSynced(t, rows, at)),
-    loadArrow: (t, ipc) => pulled(inner.loadArrow(t, ipc)),
+    // a bulk load is checkpointed at once: a large WAL is slow (and, past ~200k rows, has failed) to replay
+    loadArrow: async (t, ipc) => {
+      const n = await inner.loadArrow(t, ipc)
+      await flusher.now()
+      return n
+    },
     query: (sql, params) => inner.query(sql, params),
     digestEntries: (t) => inner.digestEntries(t),
     checkpoint: () => flusher.now(),
