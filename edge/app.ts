@@ -16,6 +16,14 @@ import { reconcile, type StoredRow } from '../shared/reconcile.ts'
 import type { Row, Schema, Table } from '../shared/schema.ts'
 import { validateWrite } from '../shared/validators.ts'
 import { applyBatch } from './apply-batch.ts'
+import {
+  ARROW_DEFAULT_LIMIT,
+  ARROW_HEADERS,
+  ARROW_MAX_LIMIT,
+  ARROW_STREAM,
+  acceptsArrow,
+  changesToArrow,
+} from './arrow-pull.ts'
 import { type AuthOptions, type Caller, createVerifier } from './auth.ts'
 import { decodeCursor, encodeCursor } from './cursor.ts'
 import type { Warehouse } from './warehouse.ts'
@@ -178,6 +186,8 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
         origin: (origin) => (origins.includes(origin) ? origin : null),
         allowMethods: ['GET', 'POST', 'OPTIONS'],
         allowHeaders: ['Authorization', 'Content-Type'],
+        // the Arrow bulk pull pages through headers
+        exposeHeaders: Object.values(ARROW_HEADERS),
         maxAge: 600,
       }),
     )
@@ -254,7 +264,44 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
     return c.json(result)
   })
 
+  /**
+   * The Arrow bulk form of pull (see `arrow-pull.ts`): exactly one table per request, the same
+   * cursor rules and tenant scoping as JSON pull, pages of up to ARROW_MAX_LIMIT rows.
+   */
+  const pullArrow = async (c: Context<Env>): Promise<Response> => {
+    const names = (c.req.query('tables') ?? '').split(',').map((s) => s.trim())
+    const [name] = names
+    if (names.length !== 1 || name === undefined || name === '')
+      throw fail('bad_request', 'an Arrow pull names exactly one table')
+    const table = tablesOf(name)[0]
+    if (table === undefined) throw fail('unknown_table', `unknown table '${name}'`)
+    const limit = intParam(c.req.query('limit'), 'limit', ARROW_DEFAULT_LIMIT, ARROW_MAX_LIMIT)
+    const cursorText = c.req.query('cursor')
+    const after = cursorText === undefined || cursorText === '' ? 0n : decodeCursor(cursorText, [table.name])
+    const resumeText = c.req.query('resume')
+    const resume = resumeText === undefined ? undefined : tablesOf(resumeText).map((t) => t.name)
+    const scope = scopeOf(c)
+    // Read before the page: every version at or below it is committed, so a hydration that starts
+    // now includes it, and JSON pulls may continue after it.
+    const high = resume === undefined ? undefined : await warehouse.highWater?.()
+    // a caller without a tenant gets nothing from a tenant-scoped table
+    const { changes, hasMore } =
+      scope === null && table.tenantColumn !== undefined
+        ? { changes: [], hasMore: false }
+        : await warehouse.pull({ tables: [table], afterVersion: after, limit, tenant: tenantOnly(scope) })
+    const last = changes.at(-1)?.version ?? after
+    const headers: Record<string, string> = {
+      'content-type': ARROW_STREAM,
+      [ARROW_HEADERS.cursor]: encodeCursor(last, [table.name]),
+      [ARROW_HEADERS.hasMore]: String(hasMore),
+    }
+    if (resume !== undefined && high !== undefined)
+      headers[ARROW_HEADERS.resumeCursor] = encodeCursor(high, resume)
+    return c.body(changesToArrow(table, changes), 200, headers)
+  }
+
   app.get(`${base}/pull`, async (c) => {
+    if (acceptsArrow(c.req.header('accept'))) return pullArrow(c)
     const tables = tablesOf(c.req.query('tables'))
     const names = tables.map((t) => t.name)
     const limit = intParam(c.req.query('limit'), 'limit', PULL_DEFAULT_LIMIT, PULL_MAX_LIMIT)

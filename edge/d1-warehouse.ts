@@ -655,6 +655,13 @@ export function createD1Warehouse(
     return res.meta.changes > 0
   }
 
+  async function highWater(): Promise<bigint> {
+    const v = await guarded(() =>
+      db.prepare(`SELECT value FROM _eddy_meta WHERE key = 'version'`).first<number>('value'),
+    )
+    return BigInt(v ?? 0)
+  }
+
   async function health(): Promise<void> {
     await guarded(() => db.prepare('SELECT 1 AS ok').first('ok'))
   }
@@ -718,6 +725,7 @@ export function createD1Warehouse(
     migrate: () => guarded(migrate),
     write,
     pull,
+    highWater,
     digestEntries,
     events,
     conflicts,

@@ -344,6 +344,12 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         return { changes: all.slice(0, req.limit), hasMore: all.length > req.limit }
       })
     },
+    highWater() {
+      return withReader(async (conn) => {
+        const r = await rows(conn, `SELECT value FROM _eddy_meta WHERE name = 'version'`)
+        return BigInt(String(r[0]?.value ?? 0))
+      })
+    },
     digestEntries(table, tenant) {
       return withReader(async (conn) => {
         const params: DuckDBValue[] = []

@@ -89,6 +89,11 @@ export interface Warehouse {
   write<T>(fn: (tx: WarehouseTx) => Promise<T>): Promise<T>
   /** Changes after a version, oldest first; `limit + 1` may be read to tell `hasMore`. */
   pull(req: PullRequest): Promise<{ changes: PulledChange[]; hasMore: boolean }>
+  /**
+   * The highest `_version` committed so far (every version at or below it is visible to `pull`).
+   * Optional: without it the Arrow bulk pull answers no resume cursor.
+   */
+  highWater?(): Promise<bigint>
   /** (key, hlc) of every live row of a table, for divergence digests. */
   digestEntries(table: Table, tenant?: string): Promise<Array<{ key: Row; hlc: string }>>
   /** The audit trail, newest first. */

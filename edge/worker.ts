@@ -105,6 +105,7 @@ function mapSocketFailures(w: Warehouse): Warehouse {
     migrate: wrap(() => w.migrate()),
     write: <T>(fn: (tx: WarehouseTx) => Promise<T>) => wrap(() => w.write(fn))(),
     pull: wrap((req: PullRequest) => w.pull(req)),
+    ...(w.highWater === undefined ? {} : { highWater: wrap(() => w.highWater?.() ?? Promise.resolve(0n)) }),
     digestEntries: wrap((table: Table, tenant?: string) => w.digestEntries(table, tenant)),
     events: wrap((limit: number) => w.events(limit)),
     conflicts: wrap((tenant?: string) => w.conflicts(tenant)),
