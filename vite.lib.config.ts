@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { defineConfig, type Plugin } from 'vite'
 
 /**
@@ -38,7 +39,7 @@ function portableUrls(): Plugin {
       for (const f of files.filter((x) => x.endsWith('.js'))) {
         const path = join(dir, f)
         const code = await readFile(path, 'utf8')
-        const out = code
+        let out = code
           .replace(
             NESTED_URL,
             (_m, _q, file: string) => `new URL(${JSON.stringify(dot(file))}, import.meta.url)`,
@@ -47,6 +48,10 @@ function portableUrls(): Plugin {
             BARE_URL,
             (_m, _q, file: string) => `new URL(${JSON.stringify(dot(file))}, import.meta.url)`,
           )
+        // DuckDB's prebuilt worker names a map its package does not ship (the consumer's dev server warns)
+        const map = /\n?\/\/# sourceMappingURL=(\S+)\s*$/.exec(out)
+        if (map?.[1] !== undefined && !map[1].startsWith('data:') && !existsSync(join(dirname(path), map[1])))
+          out = out.slice(0, map.index)
         // a Vite that writes worker URLs some other way must fail this build, not the consumer's
         if (/["'`]{2}\s*\+\s*import\.meta\.url/.test(out))
           throw new Error(`eddy:portable-urls: an unrecognised URL form is left in ${f}`)

@@ -78,6 +78,8 @@ export type ChangeEvent = { table: string; source: 'local' | 'remote' }
 
 export interface Engine {
   readonly clientId: string
+  /** This engine alone (tabs of a profile share the clientId): the `from` of its channel messages. */
+  readonly instanceId: string
   /** write-back/hybrid/invalidate: resolves once durable in the outbox; write-through: pushes at once and resolves with the warehouse row. */
   put(table: string, row: Row): Promise<Row>
   delete(table: string, key: Row): Promise<void>
@@ -218,6 +220,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   })
   const leadership = electLeader(`${dbName}:leader`)
   const channel = openChannel(`${dbName}:changes`)
+  const instanceId = freshClientId()
   const changeListeners = new Set<(e: ChangeEvent) => void>()
   /** invalidate-on-write tables written since their last reload */
   const stale = new Set<string>()
@@ -497,7 +500,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     }
     status.update({ pending: status.get().pending + muts.length })
     for (const p of planned) if (p.table.invalidateOnWrite) stale.add(p.table.name)
-    channel.post({ type: 'write', tables })
+    channel.post({ type: 'write', tables, from: instanceId })
     emitChange(tables, 'local')
     if (planned.some((p) => p.table.refreshOnWrite) && online()) {
       sync
@@ -595,6 +598,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
 
   const engine: Engine = {
     clientId,
+    instanceId,
     async put(table, row) {
       live()
       const [full] = await commit([plan(schema, table, 'upsert', row)])

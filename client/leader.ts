@@ -128,8 +128,11 @@ export function electLeader(name: string): Leadership {
 }
 
 export type ChannelMessage =
-  /** A tab wrote locally: the leader should push soon, the others refresh their counts. */
-  | { type: 'write'; tables: string[] }
+  /**
+   * A tab wrote locally: the leader should push soon, the others refresh their counts. `from` is
+   * the writing engine's `instanceId`, so the tab that wrote can ignore its own announcement.
+   */
+  | { type: 'write'; tables: string[]; from?: string }
   /** The leader pushed or pulled: other tabs pull too and refresh their counts. */
   | { type: 'synced'; tables: string[] }
   /** The leader settled a batch: other tabs mark the same rows synced and apply the restored rows. */
