@@ -41,7 +41,12 @@ export interface LocalCache {
   applyRemote(changes: readonly Change[], tables: ReadonlyMap<string, Table>): Promise<Set<string>>
   /** Clears `_needs_sync` (and stamps `_synced_at`) for rows still at the given hlc; drops synced tombstones. */
   markSynced(table: Table, rows: ReadonlyArray<{ key: Row; hlc: string }>, syncedAt: string): Promise<void>
-  /** Bulk load of pulled rows (first hydration), as Arrow IPC; never row by row. */
+  /**
+   * Bulk load of pulled rows (first hydration), as Arrow IPC (the edge's Arrow pull: the table's
+   * columns plus `_hlc` and `_deleted`); never row by row. Same rule as `applyRemote`: a row
+   * replaces the local one unless that has a pending write with a greater stamp; tombstones delete.
+   * Returns the number of rows in the stream. The caller's buffer may be transferred (detached).
+   */
   loadArrow(table: Table, ipc: Uint8Array): Promise<number>
   /** Runs SQL on the cache; plain objects, BigInt only past 2^53. */
   query(sql: string, params?: readonly unknown[]): Promise<Row[]>

@@ -34,6 +34,11 @@ export interface EngineOptions {
   dbName?: string
   /** Background push/pull loop (default true). */
   autoSync?: boolean
+  /**
+   * First loads go through the edge's Arrow bulk pull into `cache.loadArrow` (default true);
+   * false keeps every pull JSON.
+   */
+  bulkLoad?: boolean
 }
 
 export interface SyncReport {
@@ -268,6 +273,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     now,
     random,
     pushLock: createMutex(`${dbName}:push`),
+    bulkLoad: opts.bulkLoad ?? true,
     cursor,
     emitChange,
     refreshCounts,

@@ -19,6 +19,8 @@ export const MAX_BATCH = DEFAULT_LIMITS.maxMutations
  * faster (bench: 20,000 rows in 2.5 s instead of 5.6 s).
  */
 const PULL_LIMIT = 10_000
+/** Rows per Arrow page of a first load (the edge's maximum): one bulk load per page. */
+const ARROW_PULL_LIMIT = 100_000
 /** Backoff after failures: base doubling up to the cap, times a jitter in [0.5, 1). */
 const BACKOFF_BASE_MS = 1000
 const BACKOFF_MAX_MS = 60_000
@@ -42,6 +44,11 @@ export interface SyncDeps {
   random: () => number
   /** Exclusive across every engine of the profile: pushes never overlap, so seqs reach the edge in order. */
   pushLock: Mutex
+  /**
+   * First loads (no cursor yet) hydrate each table through the Arrow bulk pull and
+   * `cache.loadArrow`, then continue with JSON pulls. Off: every pull is JSON.
+   */
+  bulkLoad: boolean
   /** The pull cursor of this engine's cache. */
   cursor: { get(): Promise<string | undefined>; set(c: string): Promise<void> }
   emitChange(tables: Iterable<string>, source: 'local' | 'remote'): void
@@ -239,11 +246,59 @@ export function createSyncEngine(d: SyncDeps): SyncEngine {
     return p
   }
 
+  /**
+   * A first load through the Arrow bulk pull: every table, page by page, into `cache.loadArrow`
+   * (which never overwrites a pending local write). The first request asks for a resume cursor for
+   * all tables at the edge's high-water mark, read before any page: every change at or below it is
+   * in the pages that follow, so JSON pulls continue from it (re-applying a few changes at most,
+   * which is harmless). Returns that cursor and the rows loaded, or undefined when the edge
+   * answers no resume cursor (then the caller pulls as JSON from scratch; nothing was loaded).
+   */
+  async function hydrate(): Promise<{ cursor: string; rows: number } | undefined> {
+    let resume: string | undefined
+    let done = 0
+    for (const name of allTables) {
+      const t = d.schema.table(name)
+      let cursor: string | undefined
+      for (;;) {
+        const page = await d.transport.pullArrow({
+          table: name,
+          cursor,
+          limit: ARROW_PULL_LIMIT,
+          ...(resume === undefined ? { resume: allTables } : {}),
+        })
+        if (resume === undefined) {
+          if (page.resumeCursor === undefined) return undefined
+          resume = page.resumeCursor
+        }
+        if (page.maxHlc !== undefined) d.hlc.receive(page.maxHlc)
+        if (page.rows > 0) {
+          await d.cache.loadArrow(t, page.ipc)
+          d.emitChange([name], 'remote')
+          done += page.rows
+          // the total is not known up front: it grows with each page that says more follow
+          d.status.update({ progress: { done, total: page.hasMore ? done + ARROW_PULL_LIMIT : done } })
+        }
+        cursor = page.cursor
+        if (!page.hasMore) break
+      }
+    }
+    return resume === undefined ? undefined : { cursor: resume, rows: done }
+  }
+
   async function pullOnce(): Promise<number> {
     d.status.update({ syncing: true })
     try {
       let applied = 0
       let cursor = await d.cursor.get()
+      if (cursor === undefined && d.bulkLoad) {
+        const loaded = await hydrate()
+        if (loaded !== undefined) {
+          applied += loaded.rows
+          cursor = loaded.cursor
+          await d.cursor.set(cursor)
+        }
+      }
       for (;;) {
         const page = await d.transport.pull({ tables: allTables, cursor, limit: PULL_LIMIT })
         for (const c of page.changes) if (c.hlc !== '') d.hlc.receive(c.hlc)
@@ -259,6 +314,7 @@ export function createSyncEngine(d: SyncDeps): SyncEngine {
       return applied
     } finally {
       d.status.update({ syncing: false })
+      d.status.clearProgress()
     }
   }
 

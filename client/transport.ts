@@ -22,7 +22,31 @@ export interface Transport {
   push(body: PushBody): Promise<PushResponse>
   pull(q: { tables: readonly string[]; cursor: string | undefined; limit?: number }): Promise<PullResponse>
   digest(body: DigestBody): Promise<v.InferOutput<typeof digestResponse>>
+  /**
+   * The Arrow bulk form of pull (docs/protocol.md, notes): one table's changes as Arrow IPC, for
+   * first loads. With `resume`, the answer carries a JSON-pull cursor for those tables (when the
+   * edge's warehouse reports a high-water mark).
+   */
+  pullArrow(q: {
+    table: string
+    cursor: string | undefined
+    limit?: number
+    resume?: readonly string[]
+  }): Promise<ArrowPage>
 }
+
+/** One page of an Arrow bulk pull. */
+export interface ArrowPage {
+  readonly ipc: Uint8Array
+  readonly cursor: string
+  readonly hasMore: boolean
+  readonly resumeCursor: string | undefined
+  /** Rows in the page, and the greatest stamp among them (absent when empty). */
+  readonly rows: number
+  readonly maxHlc: string | undefined
+}
+
+export const ARROW_STREAM = 'application/vnd.apache.arrow.stream'
 
 export interface TransportOptions {
   url: string
@@ -42,22 +66,40 @@ export function retryable(e: unknown): boolean {
 export function createTransport({ url, fetch: doFetch, token, signal }: TransportOptions): Transport {
   const base = url.replace(/\/+$/, '')
 
+  async function send(path: string, init: RequestInit, accept: string): Promise<Response> {
+    const headers = new Headers(init.headers)
+    headers.set('accept', accept)
+    const bearer = token === undefined ? undefined : await token()
+    if (bearer !== undefined) headers.set('authorization', `Bearer ${bearer}`)
+    try {
+      return await doFetch(`${base}${path}`, {
+        ...init,
+        headers,
+        ...(signal === undefined ? {} : { signal }),
+      })
+    } catch (cause) {
+      if (signal?.aborted === true) throw new EddyError('closed', 'the engine was closed', { cause })
+      throw new EddyError('offline', `cannot reach ${base}: ${String(cause)}`, { cause })
+    }
+  }
+
+  /** The error an unsuccessful answer stands for (its envelope's code when it has one). */
+  function failure(res: Response, json: unknown): EddyError {
+    const env = v.safeParse(errorBody, json)
+    const code = env.success && isErrorCode(env.output.error.code) ? env.output.error.code : undefined
+    const message = env.success ? env.output.error.message : `HTTP ${res.status}`
+    return new EddyError(code ?? (res.status >= 500 ? 'warehouse_unavailable' : 'bad_request'), message, {
+      status: res.status,
+      ...(env.success && env.output.error.field !== undefined ? { field: env.output.error.field } : {}),
+    })
+  }
+
   async function call<S extends v.GenericSchema>(
     schema: S,
     path: string,
     init: RequestInit,
   ): Promise<v.InferOutput<S>> {
-    const headers = new Headers(init.headers)
-    headers.set('accept', 'application/json')
-    const bearer = token === undefined ? undefined : await token()
-    if (bearer !== undefined) headers.set('authorization', `Bearer ${bearer}`)
-    let res: Response
-    try {
-      res = await doFetch(`${base}${path}`, { ...init, headers, ...(signal === undefined ? {} : { signal }) })
-    } catch (cause) {
-      if (signal?.aborted === true) throw new EddyError('closed', 'the engine was closed', { cause })
-      throw new EddyError('offline', `cannot reach ${base}: ${String(cause)}`, { cause })
-    }
+    const res = await send(path, init, 'application/json')
     let json: unknown
     try {
       json = await res.json()
@@ -66,15 +108,7 @@ export function createTransport({ url, fetch: doFetch, token, signal }: Transpor
         throw new EddyError('protocol', `${path}: answer is not JSON`, { cause, status: res.status })
       json = undefined
     }
-    if (!res.ok) {
-      const env = v.safeParse(errorBody, json)
-      const code = env.success && isErrorCode(env.output.error.code) ? env.output.error.code : undefined
-      const message = env.success ? env.output.error.message : `HTTP ${res.status}`
-      throw new EddyError(code ?? (res.status >= 500 ? 'warehouse_unavailable' : 'bad_request'), message, {
-        status: res.status,
-        ...(env.success && env.output.error.field !== undefined ? { field: env.output.error.field } : {}),
-      })
-    }
+    if (!res.ok) throw failure(res, json)
     const parsed = v.safeParse(schema, json)
     if (!parsed.success) {
       throw new EddyError('protocol', `${path}: unexpected answer: ${v.summarize(parsed.issues)}`, {
@@ -99,5 +133,38 @@ export function createTransport({ url, fetch: doFetch, token, signal }: Transpor
       return call(pullResponse, `/pull?${q}`, { method: 'GET' })
     },
     digest: (body) => call(digestResponse, '/digest', post(body)),
+    async pullArrow({ table, cursor, limit, resume }) {
+      const q = new URLSearchParams({ tables: table })
+      if (cursor !== undefined) q.set('cursor', cursor)
+      if (limit !== undefined) q.set('limit', String(limit))
+      if (resume !== undefined) q.set('resume', resume.join(','))
+      const path = `/pull?${q}`
+      const res = await send(path, { method: 'GET' }, ARROW_STREAM)
+      if (!res.ok) throw failure(res, await res.json().catch(() => undefined))
+      const type = res.headers.get('content-type') ?? ''
+      const next = res.headers.get('eddy-cursor')
+      const more = res.headers.get('eddy-has-more')
+      if (
+        !type.toLowerCase().startsWith(ARROW_STREAM) ||
+        next === null ||
+        (more !== 'true' && more !== 'false')
+      )
+        throw new EddyError('protocol', `${path}: not an Arrow pull answer`, { status: res.status })
+      let ipc: Uint8Array
+      try {
+        ipc = new Uint8Array(await res.arrayBuffer())
+      } catch (cause) {
+        if (signal?.aborted === true) throw new EddyError('closed', 'the engine was closed', { cause })
+        throw new EddyError('offline', `${path}: the answer was cut short`, { cause })
+      }
+      return {
+        ipc,
+        cursor: next,
+        hasMore: more === 'true',
+        resumeCursor: res.headers.get('eddy-resume-cursor') ?? undefined,
+        rows: Number(res.headers.get('eddy-rows') ?? 0),
+        maxHlc: res.headers.get('eddy-max-hlc') ?? undefined,
+      }
+    },
   }
 }

@@ -23,6 +23,7 @@ import {
   ARROW_STREAM,
   acceptsArrow,
   changesToArrow,
+  maxHlc,
 } from './arrow-pull.ts'
 import { type AuthOptions, type Caller, createVerifier } from './auth.ts'
 import { decodeCursor, encodeCursor } from './cursor.ts'
@@ -294,7 +295,10 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
       'content-type': ARROW_STREAM,
       [ARROW_HEADERS.cursor]: encodeCursor(last, [table.name]),
       [ARROW_HEADERS.hasMore]: String(hasMore),
+      [ARROW_HEADERS.rows]: String(changes.length),
     }
+    const max = maxHlc(changes)
+    if (max !== undefined) headers[ARROW_HEADERS.maxHlc] = max
     if (resume !== undefined && high !== undefined)
       headers[ARROW_HEADERS.resumeCursor] = encodeCursor(high, resume)
     return c.body(changesToArrow(table, changes), 200, headers)

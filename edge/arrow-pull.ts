@@ -43,7 +43,18 @@ export const ARROW_HEADERS = {
    * Arrow hydration started afterwards, so JSON pulls over those tables can continue from it.
    */
   resumeCursor: 'Eddy-Resume-Cursor',
+  /** Rows in this page (progress, without decoding the stream). */
+  rows: 'Eddy-Rows',
+  /** The greatest `_hlc` in this page, absent when empty: the client's clock receives it. */
+  maxHlc: 'Eddy-Max-Hlc',
 } as const
+
+/** The greatest stamp among the changes (HLC text sorts in time order), or undefined when none. */
+export function maxHlc(changes: readonly PulledChange[]): string | undefined {
+  let max: string | undefined
+  for (const ch of changes) if (max === undefined || ch.hlc > max) max = ch.hlc
+  return max
+}
 
 /** Default and largest page of an Arrow pull, in rows (JSON pages stop at 10,000). */
 export const ARROW_DEFAULT_LIMIT = 50_000

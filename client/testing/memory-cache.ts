@@ -3,6 +3,7 @@ import { canonicalKey } from '../../shared/digest.ts'
 import { EddyError } from '../../shared/errors.ts'
 import type { Change } from '../../shared/protocol.ts'
 import type { Row, Table } from '../../shared/schema.ts'
+import { type ArrowTableLike, arrowToRows } from '../arrow-rows.ts'
 import type { CachedRow, LocalCache, LocalWrite } from '../cache.ts'
 
 /**
@@ -111,20 +112,25 @@ export class MemoryCache implements LocalCache {
     }
   }
 
+  /**
+   * Rows with `_hlc` (and `_deleted` for tombstones), as the Arrow bulk pull answers them; applied
+   * with `applyRemote`'s rule, so a pending local write with a newer stamp is never overwritten.
+   */
   async loadArrow(table: Table, ipc: Uint8Array): Promise<number> {
-    const m = this.rows(table)
-    const rows = tableFromIPC(ipc).toArray() as Array<Record<string, unknown>>
-    for (const r of rows) {
+    const rows = arrowToRows(tableFromIPC(ipc) as unknown as ArrowTableLike)
+    const changes: Change[] = rows.map((r) => {
+      if (r._hlc === null || r._hlc === undefined)
+        throw new EddyError('protocol', `Arrow load of '${table.name}' has no _hlc column`)
       const values: Row = {}
-      for (const c of table.columns) values[c.name] = r[c.name] ?? null
-      m.set(canonicalKey(table, values), {
-        values,
-        hlc: String(r._hlc ?? ''),
-        deleted: false,
-        needsSync: false,
-        syncedAt: null,
-      })
-    }
+      for (const c of table.columns) {
+        const v = r[c.name] ?? null
+        values[c.name] = c.type === 'json' && typeof v === 'string' ? JSON.parse(v) : v
+      }
+      const key: Row = {}
+      for (const k of table.primaryKey) key[k] = values[k] ?? null
+      return { table: table.name, key, row: r._deleted === true ? null : values, hlc: String(r._hlc) }
+    })
+    await this.applyRemote(changes, new Map([[table.name, table]]))
     return rows.length
   }
 
