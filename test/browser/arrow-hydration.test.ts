@@ -1,0 +1,127 @@
+import type { Browser } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { demoSchema } from '../../demo/schema.ts'
+import { SEED_SIZES, seedDemo } from '../../edge/seed.ts'
+import type { TestPageWindow } from '../../test/browser/page/main.ts'
+import { launchBrowser, openPage, startEdge, startServer, type TestEdge, type TestServer } from './harness.ts'
+
+/**
+ * A first load in Chromium through the Arrow bulk pull: the demo's seeded warehouse (100,000
+ * orders, 10,000 products, 1,000 customers) hydrates a fresh DuckDB-WASM cache table by table
+ * through `loadArrow`, and later changes arrive through JSON pulls. The hydration time is printed,
+ * never asserted.
+ */
+let server: TestServer
+let browser: Browser
+let edge: TestEdge
+
+beforeAll(async () => {
+  server = await startServer()
+  browser = await launchBrowser()
+  edge = await startEdge()
+  server.setEdge(edge.fetch)
+})
+afterAll(async () => {
+  await browser?.close()
+  await server?.close()
+  await edge?.close()
+})
+
+async function pushAs(clientId: string, seq: number, mutation: Record<string, unknown>): Promise<void> {
+  const hlc = `${String(Date.now()).padStart(15, '0')}:00000:${clientId}`
+  const res = await edge.fetch(
+    new Request(`${server.origin}/sync/push`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ clientId, mutations: [{ seq, hlc, ...mutation }] }),
+    }),
+  )
+  expect(res.status).toBe(200)
+}
+
+describe('first load through the Arrow bulk pull in Chromium', () => {
+  it('hydrates a seeded warehouse through Arrow, then sees later changes through JSON pulls', async () => {
+    expect(await seedDemo(edge.warehouse, demoSchema)).toBeGreaterThan(0)
+    // one seeded order deleted before the first load: the hydration must not bring it
+    const first = await edge.warehouse.pull({
+      tables: [demoSchema.table('orders')],
+      afterVersion: 0n,
+      limit: 2,
+    })
+    const [gone, kept] = first.changes.map((c) => String(c.key.order_id))
+    await pushAs('other', 1, { table: 'orders', op: 'delete', key: { order_id: gone } })
+
+    const pulls: Array<{ arrow: boolean; tables: string }> = []
+    server.setInterceptor((req) => {
+      const url = new URL(req.url)
+      if (url.pathname === '/sync/pull')
+        pulls.push({
+          arrow: (req.headers.get('accept') ?? '').includes('arrow'),
+          tables: url.searchParams.get('tables') ?? '',
+        })
+      return undefined
+    })
+    const page = await openPage(
+      browser,
+      `${server.origin}/test/browser/page/index.html?name=arrow${Date.now().toString(36)}&autoSync=0`,
+      'eddy ready',
+    )
+    const out = await page.evaluate(async () => {
+      const { eddy } = window as unknown as TestPageWindow
+      const progress: Array<{ done: number; total: number }> = []
+      eddy.on('status', (s) => {
+        if (s.progress !== undefined) progress.push(s.progress)
+      })
+      const t0 = performance.now()
+      const report = await eddy.sync()
+      const ms = performance.now() - t0
+      const counts = await eddy.query(
+        `SELECT (SELECT count(*) FROM orders) AS orders, (SELECT count(*) FROM products) AS products,
+                (SELECT count(*) FROM customers) AS customers`,
+      )
+      return { ms, pulled: report.pulled, counts: counts[0], progress }
+    })
+    console.log(
+      `Arrow first load in Chromium: ${out.pulled} rows (${SEED_SIZES.orders} orders) in ${out.ms.toFixed(0)} ms`,
+    )
+    expect(out.counts).toEqual({
+      orders: SEED_SIZES.orders - 1,
+      products: SEED_SIZES.products,
+      customers: SEED_SIZES.customers,
+    })
+    // every table through Arrow, then one JSON pull from the resume cursor
+    expect(pulls.filter((p) => p.arrow).map((p) => p.tables)).toEqual(
+      expect.arrayContaining([...demoSchema.tables.keys()]),
+    )
+    expect(pulls.filter((p) => !p.arrow)).toHaveLength(1)
+    expect(out.progress.at(-1)).toEqual({ done: out.pulled, total: out.pulled })
+
+    const rowOf = (id: string) =>
+      page.evaluate(async (orderId) => {
+        const { eddy } = window as unknown as TestPageWindow
+        return eddy.query('SELECT status, total_amount, _needs_sync FROM orders WHERE order_id = ?', [
+          orderId,
+        ])
+      }, id)
+    expect(await rowOf(gone ?? '')).toEqual([])
+    expect(await rowOf(kept ?? '')).toHaveLength(1)
+
+    // later changes by another client: JSON pulls only
+    pulls.length = 0
+    await pushAs('other', 2, {
+      table: 'orders',
+      op: 'upsert',
+      key: { order_id: kept },
+      values: { status: 'shipped', total_amount: '99.99' },
+    })
+    await page.evaluate(async () => {
+      await (window as unknown as TestPageWindow).eddy.sync()
+    })
+    expect(pulls.length).toBeGreaterThan(0)
+    expect(pulls.every((p) => !p.arrow)).toBe(true)
+    expect(await rowOf(kept ?? '')).toEqual([
+      { status: 'shipped', total_amount: '99.99', _needs_sync: false },
+    ])
+    await page.close()
+  }, 180_000)
+})
