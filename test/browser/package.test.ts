@@ -35,8 +35,22 @@ const SPEC = {
   },
 } as const
 
-const MAIN_TS = `import { createEddy, type Eddy } from 'eddy/client'
+const MAIN_TS = `import { createEddy, type Eddy, type EddyOptions } from 'eddy/client'
 import { defineSchema } from 'eddy/shared'
+
+// the declarations resolve all the way down: an unresolved import would make these types \`any\`
+// (silently, under skipLibCheck), and then each expected error below would be missing
+// @ts-expect-error a schema is a Schema
+export const notSchema: EddyOptions['schema'] = 42
+// @ts-expect-error a row is a record
+export const notRow: Awaited<ReturnType<Eddy['query']>>[number] = 42
+// @ts-expect-error a status is an object
+export const notStatus: ReturnType<Eddy['status']> = 42
+export const wrong = (schema: EddyOptions['schema']): EddyOptions => ({
+  // @ts-expect-error a url must be a string
+  url: 1,
+  schema,
+})
 
 const schema = defineSchema(${JSON.stringify(SPEC)})
 const params = new URLSearchParams(location.search)
