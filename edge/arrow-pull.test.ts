@@ -137,7 +137,7 @@ describe('Arrow bulk pull (in-process, DuckDB)', () => {
           big: '9007199254740993',
           ratio: 0.25,
           price: '1234567890.12',
-          name: 'Ada',
+          name: 'Ada — é名 🚀',
           flag: true,
           day: '2024-02-29',
           at: '2024-03-01T12:34:56.789Z',

@@ -6,11 +6,12 @@ import {
   Float64,
   Int32,
   Int64,
+  makeData,
+  makeVector,
   TimestampMillisecond,
   tableToIPC,
   Utf8,
   type Vector,
-  vectorFromArray,
 } from 'apache-arrow'
 import type { Column, Row, Table } from '../shared/schema.ts'
 import type { PulledChange } from './warehouse.ts'
@@ -88,8 +89,8 @@ function arrowType(c: Column): DataType {
   }
 }
 
-/** A canonical wire value (what the warehouse's `pull` answers) as the Arrow builder's input. */
-function arrowValue(c: Column, v: unknown): unknown {
+/** A canonical wire value (what the warehouse's `pull` answers) as the number/bigint/text stored. */
+function arrowValue(c: Column, v: unknown): number | bigint | string | boolean | null {
   if (v === null || v === undefined) return null
   switch (c.type) {
     case 'integer':
@@ -100,10 +101,10 @@ function arrowValue(c: Column, v: unknown): unknown {
     case 'boolean':
       return v === true
     case 'date':
-      // `YYYY-MM-DD` → epoch ms of that UTC day (the builder stores days)
-      return Date.parse(`${String(v).slice(0, 10)}T00:00:00Z`)
+      // `YYYY-MM-DD` → days since the epoch
+      return Math.floor(Date.parse(`${String(v).slice(0, 10)}T00:00:00Z`) / 86_400_000)
     case 'timestamp':
-      return typeof v === 'number' ? v : Date.parse(String(v))
+      return BigInt(typeof v === 'number' ? Math.floor(v) : Date.parse(String(v)))
     case 'json':
       return JSON.stringify(v)
     case 'decimal':
@@ -113,21 +114,102 @@ function arrowValue(c: Column, v: unknown): unknown {
   }
 }
 
+const encoder = new TextEncoder()
+const NON_ASCII = /[\u0080-\uffff]/
+
+/**
+ * One column's buffers, built directly (validity bitmap, values, offsets for text): the generic
+ * `vectorFromArray` builders took ~1.3 s for 100,000 rows; this takes a few tens of ms.
+ */
+function columnVector(
+  type: DataType,
+  values: ReadonlyArray<number | bigint | string | boolean | null>,
+): Vector {
+  const length = values.length
+  const nullBitmap = new Uint8Array((length + 7) >> 3)
+  let nullCount = 0
+  for (let i = 0; i < length; i++) {
+    if (values[i] === null) nullCount += 1
+    else nullBitmap[i >> 3] = (nullBitmap[i >> 3] ?? 0) | (1 << (i & 7))
+  }
+  const base = { length, nullCount, nullBitmap }
+  if (type instanceof Utf8) {
+    const texts = values.map((v) => (v === null ? '' : String(v)))
+    const valueOffsets = new Int32Array(length + 1)
+    const joined = texts.join('')
+    let data: Uint8Array
+    if (!NON_ASCII.test(joined)) {
+      // one encode for the column: a character is a byte, so offsets are string lengths
+      data = encoder.encode(joined)
+      let at = 0
+      for (let i = 0; i < length; i++) {
+        at += (texts[i] ?? '').length
+        valueOffsets[i + 1] = at
+      }
+    } else {
+      const parts = texts.map((t) => encoder.encode(t))
+      let size = 0
+      for (let i = 0; i < length; i++) {
+        size += parts[i]?.byteLength ?? 0
+        valueOffsets[i + 1] = size
+      }
+      data = new Uint8Array(size)
+      for (let i = 0; i < length; i++) data.set(parts[i] ?? new Uint8Array(0), valueOffsets[i] ?? 0)
+    }
+    return makeVector(makeData({ ...base, type, valueOffsets, data }))
+  }
+  if (type instanceof Bool) {
+    const data = new Uint8Array((length + 7) >> 3)
+    for (let i = 0; i < length; i++)
+      if (values[i] === true) data[i >> 3] = (data[i >> 3] ?? 0) | (1 << (i & 7))
+    return makeVector(makeData({ ...base, type, data }))
+  }
+  if (type instanceof Int64 || type instanceof TimestampMillisecond) {
+    const data = new BigInt64Array(length)
+    for (let i = 0; i < length; i++) {
+      const v = values[i]
+      if (typeof v === 'bigint') data[i] = v
+    }
+    return type instanceof Int64
+      ? makeVector(makeData({ ...base, type, data }))
+      : makeVector(makeData({ ...base, type, data }))
+  }
+  if (type instanceof Float64) {
+    const data = new Float64Array(length)
+    for (let i = 0; i < length; i++) {
+      const v = values[i]
+      if (typeof v === 'number') data[i] = v
+    }
+    return makeVector(makeData({ ...base, type, data }))
+  }
+  // Int32 and Date32 (days)
+  const data = new Int32Array(length)
+  for (let i = 0; i < length; i++) {
+    const v = values[i]
+    if (typeof v === 'number') data[i] = v
+  }
+  return type instanceof DateDay
+    ? makeVector(makeData({ ...base, type, data }))
+    : makeVector(makeData({ ...base, type: new Int32(), data }))
+}
+
 /** One table's pulled changes as an Arrow IPC stream (an empty table still carries its schema). */
 export function changesToArrow(table: Table, changes: readonly PulledChange[]): Uint8Array<ArrayBuffer> {
   const vectors: Record<string, Vector> = {}
   const rows: Row[] = changes.map((ch) => ch.row ?? ch.key)
   for (const c of table.columns) {
-    const values = rows.map((r) => arrowValue(c, r[c.name]))
-    vectors[c.name] = vectorFromArray(values, arrowType(c))
+    vectors[c.name] = columnVector(
+      arrowType(c),
+      rows.map((r) => arrowValue(c, r[c.name])),
+    )
   }
-  vectors._hlc = vectorFromArray(
-    changes.map((ch) => ch.hlc),
+  vectors._hlc = columnVector(
     new Utf8(),
+    changes.map((ch) => ch.hlc),
   )
-  vectors._deleted = vectorFromArray(
-    changes.map((ch) => ch.row === null),
+  vectors._deleted = columnVector(
     new Bool(),
+    changes.map((ch) => ch.row === null),
   )
   // a copy on an ArrayBuffer (what a Response body takes), not a view on a possibly shared one
   return tableToIPC(new ArrowTable(vectors), 'stream').slice()
