@@ -31,6 +31,42 @@ type Sql = postgres.Sql
 type Param = string | number | boolean | null | readonly (string | null)[]
 type RawRow = Record<string, unknown>
 
+/**
+ * One postgres.js pool. postgres.js 3.4.9 cannot be trusted with a connection that has closed: its
+ * socket is null until it reconnects, a query written to it then throws from a `setImmediate`
+ * (an uncaught exception: porsager/postgres#1154, #1208), and a write cut short by the close stays
+ * buffered and corrupts the connection's next startup. So a pool whose connection closed is
+ * `broken`: nothing more is sent through it, and it is ended and replaced by a fresh one.
+ */
+interface Pool {
+  broken: boolean
+  readonly sql: Sql
+}
+
+/** Where a query goes: a pool, and either the pool itself or one of its transactions. */
+interface Db {
+  readonly pool: Pool
+  readonly client: Sql | postgres.TransactionSql
+}
+
+/**
+ * Seconds a retired pool's queries already sent (a COMMIT on another, healthy connection) get to
+ * finish before its connections are destroyed; nothing new is sent through a broken pool.
+ */
+const RETIRE_GRACE_S = 1
+
+/** PostgreSQL's `text[]`. */
+const TEXT_ARRAY_OID = 1009
+
+/** A `text[]` parameter as PostgreSQL's array literal: every element quoted, NULL for null. */
+function textArrayLiteral(xs: unknown): string {
+  if (!Array.isArray(xs)) return String(xs)
+  const items = xs.map((x: unknown) =>
+    x === null || x === undefined ? 'NULL' : `"${String(x).replace(/[\\"]/g, (c) => `\\${c}`)}"`,
+  )
+  return `{${items.join(',')}}`
+}
+
 /** The advisory lock every write transaction takes first, so versions commit in order. */
 const WRITE_LOCK = 0x3edd7
 
@@ -80,10 +116,13 @@ function isConnectionError(e: unknown): boolean {
   )
 }
 
+function unavailable(cause?: unknown): EddyError {
+  return new EddyError('warehouse_unavailable', 'the PostgreSQL warehouse is unreachable', { cause })
+}
+
 function mapError(e: unknown): unknown {
   if (e instanceof EddyError) return e
-  if (isConnectionError(e))
-    return new EddyError('warehouse_unavailable', 'the PostgreSQL warehouse is unreachable', { cause: e })
+  if (isConnectionError(e)) return unavailable(e)
   return e
 }
 
@@ -102,30 +141,113 @@ function toJson(v: Row | null): string | null {
 /**
  * The PostgreSQL warehouse (the `postgres` client). Writes take `pg_advisory_xact_lock` first, so
  * they commit one after another in version order; loads go through `unnest` of text arrays into
- * one set-based upsert. Connection failures surface as `warehouse_unavailable`; the pool reconnects
- * on the next call once the server is back.
+ * one set-based upsert. Connection failures surface as `warehouse_unavailable`; a pool that lost a
+ * connection is replaced, so the next call reconnects once the server is back (see `Pool`).
  */
 export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Promise<Warehouse> {
   const { schema } = opts
-  const sql: Sql = postgres(opts.url, {
-    max: opts.max ?? 10,
-    onnotice: () => {},
-    connect_timeout: 5,
-    idle_timeout: 30,
-    // dates read back as YYYY-MM-DD whatever the server's default DateStyle
-    connection: {
-      DateStyle: 'ISO, YMD',
-      ...(opts.searchPath === undefined ? {} : { search_path: opts.searchPath }),
-    },
-  })
-  if (opts.searchPath !== undefined) {
-    await guard(() => sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(opts.searchPath ?? '')}`))
+  let closing = false
+
+  /**
+   * A fresh postgres.js pool. Any connection of it closing marks the whole pool broken, and the
+   * next call gets a new pool: see `Pool` for why a broken one is never used again.
+   */
+  function openPool(): Pool {
+    const pool: Pool = {
+      broken: false,
+      sql: postgres(opts.url, {
+        max: opts.max ?? 10,
+        onnotice: () => {},
+        connect_timeout: 5,
+        // No idle or lifetime recycling: a connection closes only when the server or the network
+        // drops it (or on close()), so every close is a failure and retires the pool.
+        idle_timeout: 0,
+        max_lifetime: 0,
+        onclose: () => retire(pool),
+        // The array-type lookup postgres.js runs on each new connection is a promise nobody awaits:
+        // if the server dies during it, its rejection is unhandled and kills the process. Eddy only
+        // sends text[] parameters, so it serialises those itself and skips the lookup.
+        fetch_types: false,
+        types: {
+          textArray: { to: TEXT_ARRAY_OID, from: [], serialize: textArrayLiteral, parse: (x: string) => x },
+        },
+        // dates read back as YYYY-MM-DD whatever the server's default DateStyle
+        connection: {
+          DateStyle: 'ISO, YMD',
+          ...(opts.searchPath === undefined ? {} : { search_path: opts.searchPath }),
+        },
+      }),
+    }
+    return pool
   }
 
-  const q = (db: Sql | postgres.TransactionSql, text: string, params: readonly Param[] = []) =>
-    db.unsafe(text, params as postgres.ParameterOrJSON<never>[]) as unknown as Promise<RawRow[]>
+  /** Marks a pool broken (once), swaps in a new one, and ends the old one, in-flight work and all. */
+  function retire(pool: Pool): void {
+    if (pool.broken) return
+    pool.broken = true
+    if (current === pool && !closing) current = openPool()
+    // Healthy transactions still running on it get a moment; the rest are destroyed.
+    pool.sql.end({ timeout: RETIRE_GRACE_S }).catch(() => {})
+  }
 
-  function txFor(db: postgres.TransactionSql): WarehouseTx {
+  let current = openPool()
+  /** Queries outside a transaction: whichever pool is current when the query is issued. */
+  const sql: Db = {
+    get pool() {
+      return current
+    },
+    get client() {
+      return current.sql
+    },
+  }
+
+  /**
+   * Every query goes through here. The broken check and the query's dispatch to its connection
+   * happen in one run of microtasks (postgres.js executes a query on the `then` that `await`
+   * makes), while a connection's close (which nulls its socket, then calls `onclose`) always runs
+   * from a socket event, so no query is ever written to a connection that has closed.
+   */
+  const q = (db: Db, text: string, params: readonly Param[] = []): Promise<RawRow[]> => {
+    const { pool, client } = db
+    if (pool.broken) return Promise.reject(unavailable())
+    return client.unsafe(text, params as postgres.ParameterOrJSON<never>[]) as unknown as Promise<RawRow[]>
+  }
+
+  /**
+   * `fn` in one transaction (`sql.begin`). postgres.js writes its own COMMIT when `fn` settles and
+   * its own ROLLBACK when `fn` throws, and if the connection closed meanwhile that write lands on
+   * a null socket and throws from a timer: an uncaught exception (porsager/postgres#1208). So once
+   * the pool is broken, `fn`'s promise is left pending instead: postgres.js sends nothing more,
+   * `begin` itself rejects (it races `fn` against the connection's close), and the server has
+   * rolled back or will when the retired pool ends. The check and postgres.js's COMMIT/ROLLBACK
+   * run in the same run of microtasks, so a close cannot slip in between.
+   */
+  async function transaction<T>(mode: string, fn: (db: Db) => Promise<T>): Promise<T> {
+    const pool = current
+    if (pool.broken) throw unavailable()
+    const stuck = new Promise<never>(() => {})
+    try {
+      return (await pool.sql.begin(mode, async (tx) => {
+        let result: T
+        try {
+          result = await fn({ pool, client: tx })
+        } catch (e) {
+          if (pool.broken) return stuck
+          throw e
+        }
+        return pool.broken ? stuck : result
+      })) as T
+    } catch (e) {
+      // A failure while the connection went away is the outage, whatever the query said.
+      throw pool.broken && !(e instanceof EddyError) ? unavailable(e) : e
+    }
+  }
+
+  if (opts.searchPath !== undefined) {
+    await guard(() => q(sql, `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(opts.searchPath ?? '')}`))
+  }
+
+  function txFor(db: Db): WarehouseTx {
     return {
       async lastSeq(clientId) {
         const r = await q(db, 'SELECT last_seq FROM _eddy_clients WHERE client_id = $1', [clientId])
@@ -246,13 +368,12 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
   }
 
   /** One transaction holding the write lock. */
-  function locked<T>(fn: (db: postgres.TransactionSql) => Promise<T>): Promise<T> {
-    return guard(
-      () =>
-        sql.begin(async (db) => {
-          await q(db, 'SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK])
-          return fn(db)
-        }) as Promise<T>,
+  function locked<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    return guard(() =>
+      transaction('', async (db) => {
+        await q(db, 'SELECT pg_advisory_xact_lock($1)', [WRITE_LOCK])
+        return fn(db)
+      }),
     )
   }
 
@@ -305,7 +426,7 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
     pull(req: PullRequest) {
       return guard(async () => {
         // One snapshot for every table, so the merged version order has no holes.
-        const all = await sql.begin('isolation level repeatable read read only', async (db) => {
+        const all = await transaction('isolation level repeatable read read only', async (db) => {
           const out: PulledChange[] = []
           for (const table of req.tables) {
             const params: Param[] = [req.afterVersion.toString()]
@@ -438,7 +559,8 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
       })
     },
     async close() {
-      await sql.end({ timeout: 5 })
+      closing = true
+      await current.sql.end({ timeout: 5 })
     },
   }
 }
