@@ -471,6 +471,22 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
       expect(short.hasMore).toBe(true)
     })
 
+    it('reports its high-water mark (when it has one) as the newest committed version', async () => {
+      if (w.highWater === undefined) return
+      const cl = client()
+      const [id = 0] = ids(1)
+      await push(w, cl, [
+        { seq: 1, table: 'items', op: 'upsert', key: { id }, values: { name: 'hw' }, hlc: stamp(1, cl) },
+      ])
+      const high = await w.highWater()
+      const all = await pullAll(w, [...schema.tables.values()])
+      // every committed change is at or below it, the push just made included
+      expect(all.last).toBeGreaterThan(0n)
+      expect(high >= all.last).toBe(true)
+      expect(all.changes.some((c) => c.key.id === id && c.version <= high)).toBe(true)
+      expect((await pullAll(w, [...schema.tables.values()], high)).changes).toEqual([])
+    })
+
     it('never lets a puller skip a change while writers push concurrently', async () => {
       const keys = ids(12)
       const start = (await pullAll(w, [items, stock])).last
