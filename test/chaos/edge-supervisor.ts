@@ -7,7 +7,7 @@ import { type EdgeProcess, spawnEdge } from './edge-process.ts'
  */
 export interface SupervisedEdge {
   readonly url: string
-  /** Unplanned exits (each one a finding). */
+  /** Unplanned exits, with their logs: the suites expect none (each one fails the run). */
   readonly crashes: string[]
   /** SIGKILL now, then start again on the same store. */
   kill(): Promise<void>

@@ -105,7 +105,8 @@ export async function startFaultProxy(opts: {
       })
       const out: Record<string, string> = {}
       res.headers.forEach((v, k) => {
-        if (k === 'content-type') out[k] = v
+        // the Arrow pull's paging travels in Eddy-* headers (PROTOCOL.md)
+        if (k === 'content-type' || k.startsWith('eddy-')) out[k] = v
       })
       return { status: res.status, headers: out, body: Buffer.from(await res.arrayBuffer()) }
     } finally {
