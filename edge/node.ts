@@ -27,16 +27,23 @@ export interface NodeServerOptions {
   readonly now?: (() => number) | undefined
   /** Static files served at `/` (e.g. `dist/demo`); when absent or missing, `/` is a small page. */
   readonly staticDir?: string | undefined
+  /** How long `close()` lets open requests finish before it cuts every connection (default 5000 ms). */
+  readonly closeGraceMs?: number | undefined
 }
 
 export interface NodeServer {
   readonly url: string
   readonly port: number
-  /** Stops accepting requests and waits for open ones. The warehouse stays open: its owner closes it. */
+  /**
+   * Stops accepting requests, closes idle keep-alive connections, lets open requests finish for
+   * `closeGraceMs`, then closes every connection left (a stalled client or a half-sent request
+   * must not hold the shutdown forever). The warehouse stays open: its owner closes it.
+   */
   close(): Promise<void>
 }
 
 const BASE = '/sync'
+const CLOSE_GRACE_MS = 5000
 
 const LANDING = `<!doctype html><meta charset="utf-8"><title>Eddy edge</title>
 <h1>Eddy edge</h1><p>The sync API is at <a href="${BASE}/health">${BASE}/health</a>.</p>`
@@ -74,7 +81,14 @@ export async function startNodeServer(opts: NodeServerOptions): Promise<NodeServ
         port: info.port,
         close: () =>
           new Promise<void>((done, fail) => {
-            server.close((err) => (err ? fail(err) : done()))
+            const cut = setTimeout(() => {
+              if ('closeAllConnections' in server) server.closeAllConnections()
+            }, opts.closeGraceMs ?? CLOSE_GRACE_MS)
+            server.close((err) => {
+              clearTimeout(cut)
+              if (err) fail(err)
+              else done()
+            })
             if ('closeIdleConnections' in server) server.closeIdleConnections()
           }),
       })
