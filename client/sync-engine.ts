@@ -9,7 +9,7 @@ import type { RejectedWrite, SyncReport } from './engine.ts'
 import type { Mutex } from './leader.ts'
 import type { NewMutation, Outbox } from './outbox.ts'
 import type { StatusStore } from './status.ts'
-import type { Transport } from './transport.ts'
+import type { ArrowPage, Transport } from './transport.ts'
 
 /** Largest batch one push carries (the edge's default limit). */
 export const MAX_BATCH = DEFAULT_LIMITS.maxMutations
@@ -255,32 +255,44 @@ export function createSyncEngine(d: SyncDeps): SyncEngine {
    * answers no resume cursor (then the caller pulls as JSON from scratch; nothing was loaded).
    */
   async function hydrate(): Promise<{ cursor: string; rows: number } | undefined> {
+    type Pending = { table: string; page: Promise<ArrowPage> }
+    const fetchPage = (table: string, cursor: string | undefined, first: boolean): Pending => {
+      const page = d.transport.pullArrow({
+        table,
+        cursor,
+        limit: ARROW_PULL_LIMIT,
+        ...(first ? { resume: allTables } : {}),
+      })
+      // awaited later; a failure while the previous page loads must not go unhandled meanwhile
+      page.catch(() => undefined)
+      return { table, page }
+    }
+    const first = allTables[0]
+    if (first === undefined) return undefined
     let resume: string | undefined
     let done = 0
-    for (const name of allTables) {
-      const t = d.schema.table(name)
-      let cursor: string | undefined
-      for (;;) {
-        const page = await d.transport.pullArrow({
-          table: name,
-          cursor,
-          limit: ARROW_PULL_LIMIT,
-          ...(resume === undefined ? { resume: allTables } : {}),
-        })
-        if (resume === undefined) {
-          if (page.resumeCursor === undefined) return undefined
-          resume = page.resumeCursor
-        }
-        if (page.maxHlc !== undefined) d.hlc.receive(page.maxHlc)
-        if (page.rows > 0) {
-          await d.cache.loadArrow(t, page.ipc)
-          d.emitChange([name], 'remote')
-          done += page.rows
-          // the total is not known up front: it grows with each page that says more follow
-          d.status.update({ progress: { done, total: page.hasMore ? done + ARROW_PULL_LIMIT : done } })
-        }
-        cursor = page.cursor
-        if (!page.hasMore) break
+    let next: Pending | undefined = fetchPage(first, undefined, true)
+    while (next !== undefined) {
+      const current: Pending = next
+      const name: string = current.table
+      const page: ArrowPage = await current.page
+      if (resume === undefined) {
+        if (page.resumeCursor === undefined) return undefined
+        resume = page.resumeCursor
+      }
+      // The edge prepares the next page while the cache loads this one.
+      const following: string | undefined = page.hasMore ? name : allTables[allTables.indexOf(name) + 1]
+      next =
+        following === undefined
+          ? undefined
+          : fetchPage(following, following === name ? page.cursor : undefined, false)
+      if (page.maxHlc !== undefined) d.hlc.receive(page.maxHlc)
+      if (page.rows > 0) {
+        await d.cache.loadArrow(d.schema.table(name), page.ipc)
+        d.emitChange([name], 'remote')
+        done += page.rows
+        // the total is not known up front: it grows with each page that says more follow
+        d.status.update({ progress: { done, total: page.hasMore ? done + ARROW_PULL_LIMIT : done } })
       }
     }
     return resume === undefined ? undefined : { cursor: resume, rows: done }
