@@ -535,6 +535,13 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
     async health() {
       await guard(() => q(sql, 'SELECT 1'))
     },
+    highWater() {
+      // the counter commits with the rows it numbered (writes hold WRITE_LOCK), so all below it are visible
+      return guard(async () => {
+        const r = await q(sql, `SELECT value::text AS value FROM _eddy_meta WHERE name = 'version'`)
+        return BigInt(String(r[0]?.value ?? 0))
+      })
+    },
     async prune({ keepEvents, maxAgeMs, now }) {
       await locked(async (db) => {
         if (keepEvents !== undefined) {
