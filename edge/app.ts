@@ -305,6 +305,8 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
   }
 
   app.get(`${base}/pull`, async (c) => {
+    // one URL, two forms: a shared cache must key the answer by Accept
+    c.header('Vary', 'Accept')
     if (acceptsArrow(c.req.header('accept'))) return pullArrow(c)
     const tables = tablesOf(c.req.query('tables'))
     const names = tables.map((t) => t.name)

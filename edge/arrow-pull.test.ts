@@ -108,6 +108,7 @@ describe('Arrow bulk pull (in-process, DuckDB)', () => {
     const res = await app.request(`/sync/pull?${query}`, { headers: { accept: ARROW_STREAM, ...auth(tok) } })
     if (res.status !== 200) return { status: res.status, rows: [], cursor: null, hasMore: null, resume: null }
     expect(res.headers.get('content-type')).toBe(ARROW_STREAM)
+    expect(res.headers.get('vary')).toMatch(/accept/i)
     const table = tableFromIPC(new Uint8Array(await res.arrayBuffer()))
     return {
       status: res.status,
@@ -241,6 +242,7 @@ describe('Arrow bulk pull (in-process, DuckDB)', () => {
       const body = (await res.json()) as PullResponse
       expect(Object.keys(body).sort()).toEqual(['changes', 'cursor', 'hasMore'])
       expect(res.headers.get('eddy-cursor')).toBeNull()
+      expect(res.headers.get('vary')).toMatch(/accept/i)
     }
   })
 
