@@ -14,10 +14,9 @@ import { openSnapshotStore } from './idb-snapshot.ts'
  * - `auto` (default): `opfs` where the worker can use it, else `idb`.
  *
  * Local writes are flushed on a debounce, never per write: a write is durable once its outbox entry
- * is, and on start pending outbox entries are re-applied over the cache. On OPFS every commit is
- * also in DuckDB's WAL (it survives a reload before the checkpoint; tested). With snapshots,
- * pulled changes are saved before `applyRemote` resolves, so the engine never saves a pull cursor
- * ahead of the cache.
+ * is, and on start pending outbox entries are re-applied over the cache. Pulled changes and settled
+ * writes are flushed before `applyRemote` / `markSynced` resolve, so the engine never saves a pull
+ * cursor, or drops an outbox entry, ahead of the durable cache.
  */
 export type Persistence = 'auto' | 'opfs' | 'idb' | 'memory'
 export type ResolvedPersistence = Exclude<Persistence, 'auto'>
@@ -88,12 +87,13 @@ export async function openPersistentCache(opts: OpenCacheOptions): Promise<Opene
     return out
   }
   /**
-   * Pulled rows have no other durable copy, and the engine saves its pull cursor once this
-   * resolves: with snapshots (no WAL), save before resolving. On OPFS each commit is already in
-   * DuckDB's write-ahead log.
+   * Pulled rows and settled writes have no other local copy once this resolves: the engine then
+   * saves its pull cursor or drops the outbox entry. So they are made durable (checkpoint or
+   * snapshot) before resolving. DuckDB-WASM's WAL on OPFS is not enough: a reload has been seen to
+   * reopen the file at its last checkpoint, losing later commits the cursor had already passed.
    */
-  const pulled = async <T>(p: Promise<T>): Promise<T> => {
-    if (persistence !== 'idb') return written(p)
+  const settled = async <T>(p: Promise<T>): Promise<T> => {
+    if (persistence === 'memory') return written(p)
     const out = await p
     await flusher.now()
     return out
@@ -105,8 +105,8 @@ export async function openPersistentCache(opts: OpenCacheOptions): Promise<Opene
     getRows: (t, keys) => inner.getRows(t, keys),
     applyLocal: (writes) => written(inner.applyLocal(writes)),
     revertLocal: (previous) => written(inner.revertLocal(previous)),
-    applyRemote: (changes, tables) => pulled(inner.applyRemote(changes, tables)),
-    markSynced: (t, rows, at) => written(inner.markSynced(t, rows, at)),
+    applyRemote: (changes, tables) => settled(inner.applyRemote(changes, tables)),
+    markSynced: (t, rows, at) => settled(inner.markSynced(t, rows, at)),
     // a bulk load is checkpointed at once: a large WAL is slow (and, past ~200k rows, has failed) to replay
     loadArrow: async (t, ipc) => {
       const n = await inner.loadArrow(t, ipc)
