@@ -3,7 +3,7 @@ import { EddyError } from '../shared/errors.ts'
 import type { Row, Schema } from '../shared/schema.ts'
 import { installErrorTransfer } from './comlink-errors.ts'
 import type { Stamped, TxOp, WorkerApi } from './db.worker.ts'
-import type { ChangeEvent, RejectedWrite, Status, SyncReport, TransactionWriter } from './engine.ts'
+import type { ChangeEvent, Engine, RejectedWrite, Status, SyncReport, TransactionWriter } from './engine.ts'
 import type { Persistence, ResolvedPersistence } from './persistence.ts'
 
 /**
@@ -14,9 +14,11 @@ import type { Persistence, ResolvedPersistence } from './persistence.ts'
 export { EddyError, isEddyError } from '../shared/errors.ts'
 export type {
   ChangeEvent,
+  Engine,
   Persistence,
   RejectedWrite,
   ResolvedPersistence,
+  Row,
   Status,
   SyncReport,
   TransactionWriter,
@@ -36,25 +38,11 @@ export interface EddyOptions {
   autoSync?: boolean
 }
 
-export interface Eddy {
-  readonly clientId: string
+/** The page-side client: the engine's API (DESIGN.md "The client API"), across the worker boundary. */
+export interface Eddy extends Omit<Engine, 'instanceId'> {
   readonly persistence: ResolvedPersistence
-  put(table: string, row: Row): Promise<Row>
-  delete(table: string, key: Row): Promise<void>
-  transaction(fn: (tx: TransactionWriter) => void | Promise<void>): Promise<void>
-  query(sql: string, params?: unknown[]): Promise<Row[]>
-  sync(): Promise<SyncReport>
-  status(): Status
-  on(event: 'status', listener: (s: Status) => void): () => void
-  on(event: 'change', listener: (e: ChangeEvent) => void): () => void
-  subscribe(sql: string, params: unknown[], cb: (rows: Row[]) => void): () => void
-  divergence(table: string): Promise<{ diverged: number }>
-  rejected(): Promise<RejectedWrite[]>
-  clearRejected(): Promise<void>
-  setOnline(online: boolean): void
   /** Makes the local cache durable now (it is flushed on a debounce anyway). */
   flush(): Promise<void>
-  close(): Promise<void>
 }
 
 export async function createEddy(opts: EddyOptions): Promise<Eddy> {
