@@ -4,6 +4,7 @@ import { EddyError, isEddyError } from '../shared/errors.ts'
 import type { ConflictRecord, SyncEvent } from '../shared/protocol.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import type { Column, Row, Schema, Table } from '../shared/schema.ts'
+import { syncEventFromRow } from './audit-row.ts'
 import { conflictInTenant } from './tenant.ts'
 import type {
   NewConflict,
@@ -614,18 +615,7 @@ export function createD1Warehouse(
         .bind(limit)
         .all<Record<string, unknown>>(),
     )
-    return res.results.map((r) => ({
-      id: Number(r.id),
-      clientId: String(r.client_id),
-      receivedAt: String(r.received_at),
-      mutations: Number(r.mutations),
-      applied: Number(r.applied),
-      stale: Number(r.stale),
-      duplicate: Number(r.duplicate),
-      conflict: Number(r.conflict),
-      rejected: Number(r.rejected),
-      durationMs: Number(r.duration_ms),
-    }))
+    return res.results.map((r) => syncEventFromRow(r, String(r.received_at)))
   }
 
   async function conflicts(tenant?: string): Promise<ConflictRecord[]> {

@@ -1,9 +1,10 @@
 import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api'
 import { canonicalKey } from '../shared/digest.ts'
 import { EddyError } from '../shared/errors.ts'
-import type { ConflictRecord, SyncEvent } from '../shared/protocol.ts'
+import type { ConflictRecord } from '../shared/protocol.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import type { Row, Schema, Table } from '../shared/schema.ts'
+import { syncEventFromRow } from './audit-row.ts'
 import {
   decodeRow,
   encodeValue,
@@ -376,20 +377,7 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
              conflict, rejected, duration_ms FROM _eddy_sync_events ORDER BY id DESC LIMIT ?`,
           [limit],
         )
-        return found.map(
-          (r): SyncEvent => ({
-            id: Number(r.id),
-            clientId: String(r.client_id),
-            receivedAt: new Date(Number(r.received_at)).toISOString(),
-            mutations: Number(r.mutations),
-            applied: Number(r.applied),
-            stale: Number(r.stale),
-            duplicate: Number(r.duplicate),
-            conflict: Number(r.conflict),
-            rejected: Number(r.rejected),
-            durationMs: Number(r.duration_ms),
-          }),
-        )
+        return found.map((r) => syncEventFromRow(r, new Date(Number(r.received_at)).toISOString()))
       })
     },
     conflicts(tenant) {
