@@ -4,7 +4,7 @@ import { EddyError, isEddyError } from '../shared/errors.ts'
 import type { ConflictRecord, SyncEvent } from '../shared/protocol.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import type { Column, Row, Schema, Table } from '../shared/schema.ts'
-import { syncEventFromRow } from './audit-row.ts'
+import { conflictFromRow, syncEventFromRow } from './bookkeeping-rows.ts'
 import { conflictInTenant } from './tenant.ts'
 import type {
   NewConflict,
@@ -242,11 +242,6 @@ function keyOf(table: Table, values: Row): Row {
   for (const k of table.primaryKey)
     Object.defineProperty(key, k, { value: values[k] ?? null, enumerable: true, writable: true })
   return key
-}
-
-function parseJsonRow(text: unknown): Row | null {
-  if (text === null || text === undefined) return null
-  return JSON.parse(String(text)) as Row
 }
 
 const BOOKKEEPING = [
@@ -623,17 +618,7 @@ export function createD1Warehouse(
       db.prepare('SELECT * FROM _eddy_conflicts ORDER BY id').all<Record<string, unknown>>(),
     )
     return res.results
-      .map(
-        (r): ConflictRecord => ({
-          id: Number(r.id),
-          table: String(r.table_name),
-          key: JSON.parse(String(r.key_json)) as Row,
-          stored: parseJsonRow(r.stored_json),
-          incoming: parseJsonRow(r.incoming_json),
-          hlc: String(r.hlc),
-          detectedAt: String(r.detected_at),
-        }),
-      )
+      .map((r) => conflictFromRow(r, String(r.detected_at)))
       .filter((c) => conflictInTenant(schema, c, tenant))
   }
 

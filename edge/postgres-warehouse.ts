@@ -1,10 +1,9 @@
 import postgres from 'postgres'
 import { canonicalKey } from '../shared/digest.ts'
 import { EddyError } from '../shared/errors.ts'
-import type { ConflictRecord } from '../shared/protocol.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import type { Row, Schema, Table } from '../shared/schema.ts'
-import { syncEventFromRow } from './audit-row.ts'
+import { conflictFromRow, syncEventFromRow } from './bookkeeping-rows.ts'
 import {
   decodeRow,
   encodeValue,
@@ -499,17 +498,7 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
            FROM _eddy_conflicts ORDER BY id`,
         )
         return found
-          .map(
-            (r): ConflictRecord => ({
-              id: Number(r.id),
-              table: String(r.table_name),
-              key: JSON.parse(String(r.key_json)) as Row,
-              stored: r.stored_json === null ? null : (JSON.parse(String(r.stored_json)) as Row),
-              incoming: r.incoming_json === null ? null : (JSON.parse(String(r.incoming_json)) as Row),
-              hlc: String(r.hlc),
-              detectedAt: new Date(Number(r.detected_at)).toISOString(),
-            }),
-          )
+          .map((r) => conflictFromRow(r, new Date(Number(r.detected_at)).toISOString()))
           .filter((c) => conflictInTenant(schema, c, tenant))
       })
     },
