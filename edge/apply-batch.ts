@@ -73,12 +73,10 @@ export async function applyBatch(
   const receivedAt = new Date(ctx.now()).toISOString()
   return warehouse.write(async (tx) => {
     const { clientId } = body
-    if (ctx.subject !== undefined) {
-      const owner = await tx.clientOwner(clientId)
-      if (owner !== undefined && owner !== ctx.subject)
-        throw forbidden(`clientId ${clientId} belongs to another user`)
+    const { lastSeq, owner } = await tx.client(clientId)
+    if (ctx.subject !== undefined && owner !== undefined && owner !== ctx.subject) {
+      throw forbidden(`clientId ${clientId} belongs to another user`)
     }
-    const lastSeq = await tx.lastSeq(clientId)
     const results: Array<PushResult | undefined> = new Array(body.mutations.length)
     const order = body.mutations.map((m, index) => ({ m, index })).sort((a, b) => a.m.seq - b.m.seq)
 

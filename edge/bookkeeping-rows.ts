@@ -38,3 +38,12 @@ export function conflictFromRow(r: Record<string, unknown>, detectedAt: string):
     detectedAt,
   }
 }
+
+/** One `_eddy_clients` row (or none, for a client never seen): its lastSeq and owner. */
+export function clientFromRow(r: Record<string, unknown> | null | undefined): {
+  lastSeq: number
+  owner: string | undefined
+} {
+  if (r === null || r === undefined) return { lastSeq: 0, owner: undefined }
+  return { lastSeq: Number(r.last_seq), owner: typeof r.owner === 'string' ? r.owner : undefined }
+}

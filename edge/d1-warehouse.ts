@@ -4,7 +4,7 @@ import { EddyError, isEddyError } from '../shared/errors.ts'
 import type { ConflictRecord, SyncEvent } from '../shared/protocol.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import type { Column, Row, Schema, Table } from '../shared/schema.ts'
-import { conflictFromRow, syncEventFromRow } from './bookkeeping-rows.ts'
+import { clientFromRow, conflictFromRow, syncEventFromRow } from './bookkeeping-rows.ts'
 import { conflictInTenant } from './tenant.ts'
 import type {
   NewConflict,
@@ -20,8 +20,8 @@ import type {
  * The `Warehouse` on a Cloudflare D1 binding (SQLite).
  *
  * D1 has no interactive transactions, only `db.batch([...])`, which runs its statements as one atomic
- * transaction. So `write(fn)` runs `fn` against a recording transaction: its reads (`lastSeq`,
- * `clientOwner`, `readRows`) go to D1 at once, its writes are queued as statements, and when `fn`
+ * transaction. So `write(fn)` runs `fn` against a recording transaction: its reads
+ * (`client`, `readRows`) go to D1 at once, its writes are queued as statements, and when `fn`
  * returns the queue runs as ONE batch. If `fn` throws, nothing is sent.
  *
  * Isolation. Writes on one adapter (one isolate) are serialised by a promise chain. Another isolate
@@ -293,15 +293,20 @@ class D1Tx implements WarehouseTx {
     private readonly now: () => number,
   ) {}
 
-  async lastSeq(clientId: string): Promise<number> {
-    const mine = this.seqs.get(clientId)
-    const stored = await read(() =>
-      this.db
-        .prepare('SELECT last_seq FROM _eddy_clients WHERE client_id = ?1')
-        .bind(clientId)
-        .first<number>('last_seq'),
+  async client(clientId: string): Promise<{ lastSeq: number; owner: string | undefined }> {
+    const stored = clientFromRow(
+      await read(() =>
+        this.db
+          .prepare('SELECT last_seq, owner FROM _eddy_clients WHERE client_id = ?1')
+          .bind(clientId)
+          .first<Record<string, unknown>>(),
+      ),
     )
-    return Math.max(mine ?? 0, stored ?? 0)
+    // what this transaction has queued but not yet committed counts too
+    return {
+      lastSeq: Math.max(this.seqs.get(clientId) ?? 0, stored.lastSeq),
+      owner: stored.owner ?? this.owners.get(clientId),
+    }
   }
 
   async setLastSeq(clientId: string, seq: number, owner: string | undefined): Promise<void> {
@@ -316,16 +321,6 @@ class D1Tx implements WarehouseTx {
         )
         .bind(clientId, seq, owner ?? null),
     )
-  }
-
-  async clientOwner(clientId: string): Promise<string | undefined> {
-    const stored = await read(() =>
-      this.db
-        .prepare('SELECT owner FROM _eddy_clients WHERE client_id = ?1')
-        .bind(clientId)
-        .first<string | null>('owner'),
-    )
-    return stored ?? this.owners.get(clientId) ?? undefined
   }
 
   async readRows(table: Table, keys: readonly Row[]): Promise<Map<string, StoredRow>> {

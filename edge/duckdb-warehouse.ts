@@ -3,7 +3,7 @@ import { canonicalKey } from '../shared/digest.ts'
 import { EddyError } from '../shared/errors.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import type { Row, Schema, Table } from '../shared/schema.ts'
-import { conflictFromRow, syncEventFromRow } from './bookkeeping-rows.ts'
+import { clientFromRow, conflictFromRow, syncEventFromRow } from './bookkeeping-rows.ts'
 import {
   decodeRow,
   encodeValue,
@@ -139,14 +139,11 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       return version
     }
     return {
-      async lastSeq(clientId) {
-        const r = await rows(writer, 'SELECT last_seq FROM _eddy_clients WHERE client_id = ?', [clientId])
-        return r[0] === undefined ? 0 : Number(r[0].last_seq)
-      },
-      async clientOwner(clientId) {
-        const r = await rows(writer, 'SELECT owner FROM _eddy_clients WHERE client_id = ?', [clientId])
-        const owner = r[0]?.owner
-        return typeof owner === 'string' ? owner : undefined
+      async client(clientId) {
+        const r = await rows(writer, 'SELECT last_seq, owner FROM _eddy_clients WHERE client_id = ?', [
+          clientId,
+        ])
+        return clientFromRow(r[0])
       },
       async setLastSeq(clientId, seq, owner) {
         await writer.run(

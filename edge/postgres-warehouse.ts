@@ -3,7 +3,7 @@ import { canonicalKey } from '../shared/digest.ts'
 import { EddyError } from '../shared/errors.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import type { Row, Schema, Table } from '../shared/schema.ts'
-import { conflictFromRow, syncEventFromRow } from './bookkeeping-rows.ts'
+import { clientFromRow, conflictFromRow, syncEventFromRow } from './bookkeeping-rows.ts'
 import {
   decodeRow,
   encodeValue,
@@ -249,14 +249,9 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
 
   function txFor(db: Db): WarehouseTx {
     return {
-      async lastSeq(clientId) {
-        const r = await q(db, 'SELECT last_seq FROM _eddy_clients WHERE client_id = $1', [clientId])
-        return r[0] === undefined ? 0 : Number(r[0].last_seq)
-      },
-      async clientOwner(clientId) {
-        const r = await q(db, 'SELECT owner FROM _eddy_clients WHERE client_id = $1', [clientId])
-        const owner = r[0]?.owner
-        return typeof owner === 'string' ? owner : undefined
+      async client(clientId) {
+        const r = await q(db, 'SELECT last_seq, owner FROM _eddy_clients WHERE client_id = $1', [clientId])
+        return clientFromRow(r[0])
       },
       async setLastSeq(clientId, seq, owner) {
         await q(

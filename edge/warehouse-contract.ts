@@ -301,7 +301,7 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
       expect(again.lastSeq).toBe(3)
       const old = await push(w, cl, [m(1, c)])
       expect(old).toEqual({ lastSeq: 3, results: [{ seq: 1, status: 'duplicate' }] })
-      expect(await w.write((tx) => tx.lastSeq(cl))).toBe(3)
+      expect(await w.write((tx) => tx.client(cl)).then((c) => c.lastSeq)).toBe(3)
     })
 
     it('applies a tx group all-or-nothing, without letting its writes leak into the rest', async () => {
@@ -676,7 +676,7 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
         }),
       ).rejects.toThrow('boom')
       expect((await readAll(w, items, [{ id: a }])).size).toBe(0)
-      expect(await w.write((tx) => tx.lastSeq(cl))).toBe(0)
+      expect(await w.write((tx) => tx.client(cl)).then((c) => c.lastSeq)).toBe(0)
       expect((await pullAll(w, [items], before)).changes).toEqual([])
     })
 
@@ -684,9 +684,9 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
       const cl = client()
       await w.write((tx) => tx.setLastSeq(cl, 1, 'alice'))
       await w.write((tx) => tx.setLastSeq(cl, 2, 'bob'))
-      expect(await w.write((tx) => tx.clientOwner(cl))).toBe('alice')
-      expect(await w.write((tx) => tx.lastSeq(cl))).toBe(2)
-      expect(await w.write((tx) => tx.clientOwner(`${cl}-unknown`))).toBeUndefined()
+      expect(await w.write(async (tx) => (await tx.client(cl)).owner)).toBe('alice')
+      expect(await w.write((tx) => tx.client(cl)).then((c) => c.lastSeq)).toBe(2)
+      expect(await w.write(async (tx) => (await tx.client(`${cl}-unknown`)).owner)).toBeUndefined()
     })
 
     it('prunes old events and old tombstones, keeping live rows', async () => {

@@ -43,11 +43,12 @@ export interface NewEvent {
 
 /** Operations inside one write transaction. */
 export interface WarehouseTx {
-  /** Highest seq processed for the client (0 when unknown). */
-  lastSeq(clientId: string): Promise<number>
   setLastSeq(clientId: string, seq: number, owner: string | undefined): Promise<void>
-  /** The client's owner (the token `sub` that first pushed it), if recorded. */
-  clientOwner(clientId: string): Promise<string | undefined>
+  /**
+   * The client's bookkeeping in one read: the highest seq processed (0 when unknown) and its owner
+   * (the token `sub` that first pushed it), if recorded.
+   */
+  client(clientId: string): Promise<{ lastSeq: number; owner: string | undefined }>
   /** Current rows (tombstones included) for the given keys, by `canonicalKey`. One set-based read. */
   readRows(table: Table, keys: readonly Row[]): Promise<Map<string, StoredRow>>
   /**

@@ -154,7 +154,7 @@ describe('D1 warehouse in workerd', () => {
         throw new Error('boom')
       }),
     ).rejects.toThrow('boom')
-    expect(await wh.write((tx) => tx.lastSeq('c1'))).toBe(0)
+    expect(await wh.write(async (tx) => (await tx.client('c1')).lastSeq)).toBe(0)
     // Drop the events table behind the adapter's back: the batch's last statement fails, so its
     // earlier row write and lastSeq must roll back with it.
     await h.db.exec('DROP TABLE _eddy_sync_events')
@@ -174,24 +174,24 @@ describe('D1 warehouse in workerd', () => {
       })
     })
     await expect(failing).rejects.toSatisfy((e) => isEddyError(e, 'warehouse_unavailable'))
-    expect(await wh.write((tx) => tx.lastSeq('c1'))).toBe(0)
+    expect(await wh.write(async (tx) => (await tx.client('c1')).lastSeq)).toBe(0)
     expect((await wh.pull({ tables: [things], afterVersion: 0n, limit: 10 })).changes).toEqual([])
   })
 
   it('sees its own earlier writes inside one transaction', async () => {
     await wh.write(async (tx) => {
       await tx.setLastSeq('c1', 4, 'alice')
-      expect(await tx.lastSeq('c1')).toBe(4)
-      expect(await tx.clientOwner('c1')).toBe('alice')
+      expect((await tx.client('c1')).lastSeq).toBe(4)
+      expect((await tx.client('c1')).owner).toBe('alice')
       await tx.writeRows(things, [thing(1, { label: 'x' }, 1)])
       const again = await tx.readRows(things, [{ id: 1 }])
       expect(again.get(canonicalKey(things, { id: 1 }))?.values.label).toBe('x')
     })
     await wh.write(async (tx) => {
       await tx.setLastSeq('c1', 3, 'mallory')
-      expect(await tx.clientOwner('c1')).toBe('alice')
+      expect((await tx.client('c1')).owner).toBe('alice')
     })
-    expect(await wh.write((tx) => tx.lastSeq('c1'))).toBe(4)
+    expect(await wh.write(async (tx) => (await tx.client('c1')).lastSeq)).toBe(4)
   })
 
   it('keeps two isolates from losing each other’s updates (the generation guard)', async () => {
@@ -202,7 +202,7 @@ describe('D1 warehouse in workerd', () => {
     const bump = (w: Warehouse) =>
       w.write(async (tx) => {
         runs++
-        const seq = await tx.lastSeq('shared')
+        const seq = (await tx.client('shared')).lastSeq
         const rows = await tx.readRows(things, [{ id: 1 }])
         const count = Number(rows.get(canonicalKey(things, { id: 1 }))?.values.label ?? 0)
         await tx.writeRows(things, [thing(1, { label: String(count + 1) }, seq + 1)])
@@ -210,7 +210,7 @@ describe('D1 warehouse in workerd', () => {
       })
     const n = 12
     await Promise.all(Array.from({ length: n }, (_, i) => bump(i % 2 === 0 ? wh : other)))
-    expect(await wh.write((tx) => tx.lastSeq('shared'))).toBe(n)
+    expect(await wh.write(async (tx) => (await tx.client('shared')).lastSeq)).toBe(n)
     const row = await wh.write((tx) => tx.readRows(things, [{ id: 1 }]))
     expect(row.get(canonicalKey(things, { id: 1 }))?.values.label).toBe(String(n))
     // at least one attempt was re-run on fresh reads (otherwise the test did not interleave)
@@ -348,7 +348,7 @@ describe('D1 warehouse in workerd', () => {
 
   it('reports a D1 failure during a write’s reads as warehouse_unavailable', async () => {
     await h.db.exec('DROP TABLE _eddy_clients')
-    await expect(wh.write((tx) => tx.lastSeq('c1'))).rejects.toSatisfy((e) =>
+    await expect(wh.write(async (tx) => (await tx.client('c1')).lastSeq)).rejects.toSatisfy((e) =>
       isEddyError(e, 'warehouse_unavailable'),
     )
     await h.db.exec('DROP TABLE things')
@@ -357,7 +357,7 @@ describe('D1 warehouse in workerd', () => {
     )
     // a migration brings the store back, and the adapter works again without being recreated
     await wh.migrate()
-    expect(await wh.write((tx) => tx.lastSeq('c1'))).toBe(0)
+    expect(await wh.write(async (tx) => (await tx.client('c1')).lastSeq)).toBe(0)
   })
 
   it('reports warehouse_unavailable once closed', async () => {
