@@ -22,8 +22,10 @@ import {
   ARROW_MAX_LIMIT,
   ARROW_STREAM,
   acceptsArrow,
-  changesToArrow,
+  columnsToArrow,
+  emptyColumnPage,
   maxHlc,
+  pullColumnPage,
 } from './arrow-pull.ts'
 import { type AuthOptions, type Caller, createVerifier } from './auth.ts'
 import { decodeCursor, encodeCursor } from './cursor.ts'
@@ -286,22 +288,22 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
     // now includes it, and JSON pulls may continue after it.
     const high = resume === undefined ? undefined : await warehouse.highWater?.()
     // a caller without a tenant gets nothing from a tenant-scoped table
-    const { changes, hasMore } =
+    const page =
       scope === null && table.tenantColumn !== undefined
-        ? { changes: [], hasMore: false }
-        : await warehouse.pull({ tables: [table], afterVersion: after, limit, tenant: tenantOnly(scope) })
-    const last = changes.at(-1)?.version ?? after
+        ? emptyColumnPage(table)
+        : await pullColumnPage(warehouse, { table, afterVersion: after, limit, tenant: tenantOnly(scope) })
+    const { columns } = page
     const headers: Record<string, string> = {
       'content-type': ARROW_STREAM,
-      [ARROW_HEADERS.cursor]: encodeCursor(last, [table.name]),
-      [ARROW_HEADERS.hasMore]: String(hasMore),
-      [ARROW_HEADERS.rows]: String(changes.length),
+      [ARROW_HEADERS.cursor]: encodeCursor(page.lastVersion ?? after, [table.name]),
+      [ARROW_HEADERS.hasMore]: String(page.hasMore),
+      [ARROW_HEADERS.rows]: String(columns.hlc.length),
     }
-    const max = maxHlc(changes)
+    const max = maxHlc(columns.hlc)
     if (max !== undefined) headers[ARROW_HEADERS.maxHlc] = max
     if (resume !== undefined && high !== undefined)
       headers[ARROW_HEADERS.resumeCursor] = encodeCursor(high, resume)
-    return c.body(changesToArrow(table, changes), 200, headers)
+    return c.body(columnsToArrow(table, columns), 200, headers)
   }
 
   app.get(`${base}/pull`, async (c) => {

@@ -14,6 +14,7 @@ import {
   sqlType,
   storedRowOf,
 } from './column-codec.ts'
+import { readColumns } from './duckdb-arrow-read.ts'
 import { conflictInTenant } from './tenant.ts'
 import type { NewConflict, NewEvent, PulledChange, PullRequest, Warehouse, WarehouseTx } from './warehouse.ts'
 
@@ -340,6 +341,9 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         all.sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : 0))
         return { changes: all.slice(0, req.limit), hasMore: all.length > req.limit }
       })
+    },
+    pullColumns(req) {
+      return withReader((conn) => readColumns(conn, req))
     },
     highWater() {
       return withReader(async (conn) => {

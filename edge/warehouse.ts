@@ -1,6 +1,7 @@
 import type { ConflictRecord, SyncEvent } from '../shared/protocol.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import type { Row, Schema, Table } from '../shared/schema.ts'
+import type { ArrowColumns } from './arrow-pull.ts'
 
 /**
  * What the edge needs from a warehouse. Three adapters implement it (DuckDB, PostgreSQL, D1) and one
@@ -69,6 +70,21 @@ export interface PullRequest {
   readonly tenant?: string | undefined
 }
 
+export interface ColumnPullRequest {
+  readonly table: Table
+  readonly afterVersion: bigint
+  readonly limit: number
+  readonly tenant?: string | undefined
+}
+
+/** One table's changes after a version, oldest first, as Arrow-ready columns. */
+export interface PulledColumns {
+  readonly columns: ArrowColumns
+  /** The `_version` of the last change, undefined when none. */
+  readonly lastVersion: bigint | undefined
+  readonly hasMore: boolean
+}
+
 export interface PulledChange {
   readonly table: string
   readonly key: Row
@@ -90,6 +106,12 @@ export interface Warehouse {
   write<T>(fn: (tx: WarehouseTx) => Promise<T>): Promise<T>
   /** Changes after a version, oldest first; `limit + 1` may be read to tell `hasMore`. */
   pull(req: PullRequest): Promise<{ changes: PulledChange[]; hasMore: boolean }>
+  /**
+   * `pull` for one table, answered column by column for the Arrow bulk pull (`arrow-pull.ts`):
+   * the same changes in the same order, without a row object per change. Optional: the Arrow pull
+   * converts `pull`'s rows otherwise.
+   */
+  pullColumns?(req: ColumnPullRequest): Promise<PulledColumns>
   /**
    * The highest `_version` committed so far (every version at or below it is visible to `pull`).
    * Optional: without it the Arrow bulk pull answers no resume cursor.
