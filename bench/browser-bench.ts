@@ -149,6 +149,8 @@ export async function runBrowserBench(
     schema: demoSchema,
     warehouse,
     onError: (e) => log(`edge error: ${String(e)}`),
+    // one push may carry the bulk round's 10,000-row transaction whole (the client refuses larger ones)
+    limits: { maxMutations: 10_000, maxBodyBytes: 16 * 1024 * 1024 },
   })
   const server = await startServer(DIST)
   server.setEdge((req) => app.fetch(req))

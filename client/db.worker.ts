@@ -30,6 +30,7 @@ export interface WorkerOpenOptions {
   name: string
   persistence: Persistence
   autoSync: boolean
+  maxMutations?: number
 }
 
 /** Callbacks into the page; Comlink proxies them only as top-level arguments. */
@@ -167,6 +168,7 @@ const api = {
         cache: opened.cache,
         dbName: o.name,
         autoSync: o.autoSync,
+        ...(o.maxMutations === undefined ? {} : { maxMutations: o.maxMutations }),
         ...(token === undefined ? {} : { token: () => token() }),
       })
     } catch (e) {

@@ -169,10 +169,10 @@ describe('engine: transactions and the outbox', () => {
     expect(await edge.row('metrics', { metric_id: 'm1' })).toMatchObject({ value: 3.5 })
   })
 
-  it('stores a 10,000-row transaction as a handful of IndexedDB records and pushes it in batches', async () => {
-    const edge = await edgeFor()
+  it('stores a 10,000-row transaction as a handful of IndexedDB records and pushes it whole when the edge allows it', async () => {
+    const edge = await edgeFor({ limits: { maxMutations: 10_000, maxBodyBytes: 16 * 1024 * 1024 } })
     const dbName = `engine-test-${crypto.randomUUID()}`
-    const { engine } = await engineOn(edge, { dbName })
+    const { engine } = await engineOn(edge, { dbName, maxMutations: 10_000 })
     const progress: Array<{ done: number; total: number }> = []
     engine.on('status', (s) => {
       if (s.progress !== undefined) progress.push(s.progress)
@@ -184,14 +184,63 @@ describe('engine: transactions and the outbox', () => {
     expect(await idbRecordCount(`${dbName}-outbox`)).toBeLessThan(10)
     const report = await engine.sync()
     expect(report).toMatchObject({ pushed: 10_000, applied: 10_000 })
-    expect(edge.hits.get('/sync/push')).toBe(10)
+    // one tx group, one push: the edge applies it all-or-nothing
+    expect(edge.hits.get('/sync/push')).toBe(1)
     expect(engine.status().pending).toBe(0)
     expect(engine.status().progress).toBeUndefined()
-    const done = progress.map((p) => p.done)
-    expect(done).toEqual([...done].sort((a, b) => a - b))
-    expect(new Set(done).size).toBeGreaterThanOrEqual(10)
     expect(progress.at(-1)).toEqual({ done: 10_000, total: 10_000 })
   }, 60_000)
+
+  it('refuses a transaction larger than one push (`too_large`, nothing written); one that fits goes in one push', async () => {
+    const edge = await edgeFor({ limits: { maxMutations: 5 } })
+    const { engine, cache } = await engineOn(edge, { maxMutations: 5 })
+    const ids = Array.from({ length: 6 }, () => uuid())
+    await expect(
+      engine.transaction((tx) => {
+        for (const id of ids) tx.put('orders', order(id))
+      }),
+    ).rejects.toMatchObject({ code: 'too_large' })
+    expect(engine.status().pending).toBe(0)
+    expect(await cache.query('SELECT order_id FROM orders')).toEqual([])
+    await engine.put('orders', order(ids[5] ?? ''))
+    await engine.transaction((tx) => {
+      for (const id of ids.slice(0, 5)) tx.put('orders', order(id))
+    })
+    // the single write (1) and the group (5) do not fit together: two pushes, the group whole in one
+    expect(await engine.sync()).toMatchObject({ pushed: 6, applied: 6 })
+    expect(edge.hits.get('/sync/push')).toBe(2)
+    // the default is the protocol's limit: 1,001 writes are refused
+    const { engine: plain } = await engineOn(edge)
+    await expect(
+      plain.transaction((tx) => {
+        for (let i = 0; i < 1001; i++) tx.put('metrics', { metric_id: `m${i}`, value: i })
+      }),
+    ).rejects.toMatchObject({ code: 'too_large' })
+    expect(plain.status().pending).toBe(0)
+  })
+
+  it('files a tx group the edge refuses as too large as rejected, whole: none of it is applied', async () => {
+    const edge = await edgeFor({ limits: { maxBodyBytes: 4096 } })
+    const { engine, cache } = await engineOn(edge)
+    await engine.put('metrics', { metric_id: 'small', value: 1 })
+    const big = (i: number) => ({ metric_id: `big-${i}-${'x'.repeat(1500)}`, value: i })
+    await engine.transaction((tx) => {
+      for (let i = 0; i < 4; i++) tx.put('metrics', big(i))
+    })
+    await engine.put('metrics', { metric_id: 'after', value: 2 })
+    const report = await engine.sync()
+    expect(report).toMatchObject({ pushed: 6, applied: 2, rejected: 4 })
+    expect(await edge.row('metrics', { metric_id: 'small' })).toMatchObject({ value: 1 })
+    expect(await edge.row('metrics', { metric_id: 'after' })).toMatchObject({ value: 2 })
+    for (let i = 0; i < 4; i++) expect(await edge.row('metrics', { metric_id: big(i).metric_id })).toBeNull()
+    const rejected = await engine.rejected()
+    expect(rejected).toHaveLength(4)
+    for (const r of rejected) expect(r.error.code).toBe('too_large')
+    // the rejected rows are restored from the warehouse (they are not there): gone locally too
+    const left = await cache.query('SELECT metric_id FROM metrics')
+    expect(left.map((r) => r.metric_id).sort()).toEqual(['after', 'small'])
+    expect(engine.status().pending).toBe(0)
+  })
 
   it('resends the same seqs after a lost push answer; the edge answers duplicate and applies once', async () => {
     const edge = await edgeFor()

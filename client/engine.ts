@@ -9,7 +9,7 @@ import { freshClientId, openClientMeta } from './client-meta.ts'
 import { type ChannelMessage, createMutex, electLeader, openChannel } from './leader.ts'
 import { type NewMutation, openOutbox } from './outbox.ts'
 import { createStatusStore, initialStatus } from './status.ts'
-import { createSyncEngine } from './sync-engine.ts'
+import { createSyncEngine, MAX_BATCH } from './sync-engine.ts'
 import { createTransport, retryable } from './transport.ts'
 
 /**
@@ -39,6 +39,12 @@ export interface EngineOptions {
    * false keeps every pull JSON.
    */
   bulkLoad?: boolean
+  /**
+   * The edge's `limits.maxMutations` (default 1,000, the protocol's default): the most mutations
+   * one push carries, and so the largest `transaction`. The edge applies a tx group all-or-nothing
+   * only within one push, so a larger transaction is refused (`too_large`) instead of being split.
+   */
+  maxMutations?: number
 }
 
 export interface SyncReport {
@@ -199,6 +205,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const dbName = opts.dbName ?? 'eddy'
   const autoSync = opts.autoSync ?? true
   const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis)
+  const maxMutations = opts.maxMutations ?? MAX_BATCH
 
   const meta = openClientMeta(dbName)
   const outbox = openOutbox(dbName)
@@ -274,6 +281,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     random,
     pushLock: createMutex(`${dbName}:push`),
     bulkLoad: opts.bulkLoad ?? true,
+    maxBatch: maxMutations,
     cursor,
     emitChange,
     refreshCounts,
@@ -625,6 +633,13 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
           planned.push(plan(schema, table, 'delete', key))
         },
       })
+      if (planned.length > maxMutations)
+        throw new EddyError(
+          'too_large',
+          `a transaction of ${planned.length} writes is larger than one push (${maxMutations}): the edge ` +
+            "applies a transaction all-or-nothing only within one push. Split it, or raise the edge's " +
+            "limits.maxMutations and the client's maxMutations together",
+        )
       await commit(planned)
     },
     async query(sql, params = []) {

@@ -36,6 +36,11 @@ export interface EddyOptions {
   name?: string
   /** Background push/pull loop (default true). */
   autoSync?: boolean
+  /**
+   * The edge's `limits.maxMutations` (default 1,000): the largest push, and so the largest
+   * `transaction` (a larger one is refused with `too_large`: see docs/embedding.md).
+   */
+  maxMutations?: number
 }
 
 /** The page-side client: the engine's API (DESIGN.md "The client API"), across the worker boundary. */
@@ -77,6 +82,7 @@ export async function createEddy(opts: EddyOptions): Promise<Eddy> {
           name: opts.name ?? 'eddy',
           persistence: opts.persistence ?? 'auto',
           autoSync: opts.autoSync ?? true,
+          ...(opts.maxMutations === undefined ? {} : { maxMutations: opts.maxMutations }),
         },
         proxy((s: Status, seq: number) => {
           if (seq <= currentSeq) return

@@ -39,11 +39,11 @@ describe('outbox', () => {
     await o.ack(a, [])
     // The group alone fits in 3 ...
     expect((await o.peek(3)).map((m) => m.seq)).toEqual(g)
-    // ... and a group larger than the limit goes out in limit-sized pieces, in order.
-    expect((await o.peek(2)).map((m) => m.seq)).toEqual(g.slice(0, 2))
-    await o.ack(g.slice(0, 2), [])
-    expect((await o.peek(10)).map((m) => m.seq)).toEqual([g[2], ...b])
-    expect(await o.pending()).toBe(2)
+    // ... and a group larger than the limit goes out whole and alone (it is all-or-nothing per push).
+    expect((await o.peek(2)).map((m) => m.seq)).toEqual(g)
+    await o.ack(g, [])
+    expect((await o.peek(10)).map((m) => m.seq)).toEqual(b)
+    expect(await o.pending()).toBe(1)
   })
 
   it('files rejected writes and removes them from the queue in the same step', async () => {

@@ -57,7 +57,7 @@ export interface Outbox {
   discard(group: StoredGroup): Promise<void>
   /** `n` fresh consecutive seqs (from `first`) for writes that bypass the queue (write-through); `queued` tells whether older queued mutations exist. */
   allocate(n: number): Promise<{ first: number; queued: boolean }>
-  /** The oldest queued mutations, about `limit` of them, never splitting a group unless it alone exceeds `limit`. */
+  /** The oldest queued mutations, at most `limit` of them, never splitting a group: a group larger than `limit` comes alone. */
   peek(limit: number): Promise<Mutation[]>
   /** Removes the given seqs from the queue and files the rejected ones, in one transaction. */
   ack(seqs: readonly number[], rejected: readonly RejectedWrite[]): Promise<void>
@@ -161,8 +161,9 @@ export function openOutbox(dbName: string): Outbox {
           .until(() => full)
           .each((g) => {
             if (out.length === 0 && g.muts.length > limit) {
-              // A group larger than one batch goes out in batch-sized pieces: the edge caps a push.
-              out.push(...g.muts.slice(0, limit))
+              // A tx group is all-or-nothing only within one push: it goes whole, alone (the engine
+              // refuses transactions over the edge's limit; the sync engine files one the edge refuses).
+              out.push(...g.muts)
               full = true
             } else if (out.length + g.muts.length > limit) {
               full = true // the next batch starts with this whole group

@@ -25,6 +25,12 @@ const ARROW_PULL_LIMIT = 100_000
 const BACKOFF_BASE_MS = 1000
 const BACKOFF_MAX_MS = 60_000
 
+/** True when `batch` is a single write or a single tx group (the outbox never splits a group). */
+function oneGroup(batch: readonly Mutation[]): boolean {
+  const tx = batch[0]?.tx
+  return batch.length <= 1 || (tx !== undefined && batch.every((m) => m.tx === tx))
+}
+
 /** Exponential backoff with jitter: base × 2^(failures−1), capped, times a factor in [0.5, 1). */
 export function backoffDelay(failures: number, random: () => number): number {
   const exp = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, failures - 1))
@@ -49,6 +55,8 @@ export interface SyncDeps {
    * `cache.loadArrow`, then continue with JSON pulls. Off: every pull is JSON.
    */
   bulkLoad: boolean
+  /** The most mutations one push carries (the edge's `limits.maxMutations`). */
+  maxBatch: number
   /** The pull cursor of this engine's cache. */
   cursor: { get(): Promise<string | undefined>; set(c: string): Promise<void> }
   emitChange(tables: Iterable<string>, source: 'local' | 'remote'): void
@@ -115,7 +123,7 @@ function noteError(status: StatusStore, e: unknown): void {
  */
 export function createSyncEngine(d: SyncDeps): SyncEngine {
   const allTables = [...d.schema.tables.keys()]
-  let batchLimit: number = MAX_BATCH
+  let batchLimit: number = d.maxBatch
 
   const syncedAt = (): string => new Date(d.now()).toISOString()
 
@@ -208,18 +216,22 @@ export function createSyncEngine(d: SyncDeps): SyncEngine {
       d.status.update({
         progress: { done: tally.pushed, total: Math.max(total, tally.pushed + batch.length) },
       })
-      let res: Awaited<ReturnType<Transport['push']>>
+      let results: readonly PushResult[]
       try {
-        res = await d.transport.push({ clientId: d.clientId, mutations: batch })
+        results = (await d.transport.push({ clientId: d.clientId, mutations: batch })).results
       } catch (e) {
-        // A body over the edge's byte limit: halve the batch and try again.
-        if (isEddyError(e, 'too_large') && batchLimit > 1) {
-          batchLimit = Math.max(1, Math.floor(batchLimit / 2))
+        if (!isEddyError(e, 'too_large')) throw e
+        // A body over the edge's limits: halve the batch and try again. A batch that is one write or
+        // one tx group cannot be split without breaking the group's all-or-nothing: the edge will
+        // never take it, so all of it is filed as rejected (and the warehouse rows restored).
+        if (!oneGroup(batch)) {
+          batchLimit = Math.max(1, Math.min(batchLimit, batch.length) >> 1)
           continue
         }
-        throw e
+        const error = { code: 'too_large', message: `refused by the edge: ${e.message}` }
+        results = batch.map((m) => ({ seq: m.seq, status: 'rejected' as const, error }))
       }
-      await settle(batch, res.results, tally)
+      await settle(batch, results, tally)
     }
     d.status.update({ progress: { done: tally.pushed, total: Math.max(total, tally.pushed) } })
     return tally

@@ -21,9 +21,19 @@ function live(): Eddy {
   return eddy
 }
 
-/** Opens Eddy on the same-origin edge. autoSync off: the write and query figures are the local path alone. */
+/**
+ * Opens Eddy on the same-origin edge. autoSync off: the write and query figures are the local path
+ * alone. `maxMutations` matches the bench edge's limit, so the 10,000-row transaction is allowed.
+ */
 export async function eddyOpen(name: string, persistence: Persistence = 'opfs'): Promise<string> {
-  eddy = await createEddy({ url: '/sync', schema: demoSchema, name, persistence, autoSync: false })
+  eddy = await createEddy({
+    url: '/sync',
+    schema: demoSchema,
+    name,
+    persistence,
+    autoSync: false,
+    maxMutations: 10_000,
+  })
   return eddy.persistence
 }
 
