@@ -1,10 +1,10 @@
 import { canonicalKey } from '../shared/digest.ts'
 import { EddyError, isEddyError, must } from '../shared/errors.ts'
 import { checkDrift } from '../shared/hlc.ts'
-import type { PushBody, PushResponse, PushResult } from '../shared/protocol.ts'
+import type { Mutation, PushBody, PushResponse, PushResult } from '../shared/protocol.ts'
 import { type IncomingWrite, type Outcome, reconcile, type StoredRow } from '../shared/reconcile.ts'
 import type { Row, Table } from '../shared/schema.ts'
-import { type FieldError, validateValue, validateWrite } from '../shared/validators.ts'
+import { type FieldError, setOwn, validateValue, validateWrite } from '../shared/validators.ts'
 import { rowTenant } from './tenant.ts'
 import type { NewConflict, RowWrite, Warehouse } from './warehouse.ts'
 
@@ -29,8 +29,28 @@ interface Prepared {
   readonly write: IncomingWrite
 }
 
-function setProp(o: Row, k: string, v: unknown): void {
-  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
+/**
+ * Whether a write's outcome can be left to the store's hlc guard (`WarehouseTx.writeNewer`)
+ * without reading the stored row: an lww upsert that sets every column decides `applied` vs
+ * `stale` on the stamps alone, and the row it writes (and its `required` check) does not depend on
+ * what is stored. Deletes keep the stored values in the tombstone, partial upserts keep the
+ * columns they omit, `returns-data` answers with the stored row, and a tenant-scoped caller must
+ * see who owns the stored row: those read it first. So do keys written more than once in a batch
+ * (`mayGoDirect` is only the per-write half; the caller checks that).
+ */
+function mayGoDirect(table: Table, w: IncomingWrite, tenant: string | null | undefined): boolean {
+  if (table.conflict !== 'lww' || table.returnsData || w.op !== 'upsert') return false
+  if (typeof tenant === 'string' && table.tenantColumn !== undefined) return false
+  const values = w.values ?? {}
+  for (const c of table.columns) {
+    if (!Object.hasOwn(w.key, c.name) && !Object.hasOwn(values, c.name)) return false
+  }
+  return true
+}
+
+/** What a result shows of a stored row: its values, or null for none or a tombstone. */
+function shown(r: StoredRow | undefined): Row | null {
+  return r === undefined || r.deleted ? null : r.values
 }
 
 function rejected(seq: number, error: FieldError): PushResult {
@@ -54,8 +74,38 @@ function scopeToTenant(table: Table, key: Row, values: Row, op: 'upsert' | 'dele
   if (op === 'upsert' && !Object.hasOwn(key, colName) && !Object.hasOwn(values, colName)) {
     const r = validateValue(col, col.type === 'integer' || col.type === 'bigint' ? Number(tenant) : tenant)
     if (r.errors.length > 0) throw forbidden(`${table.name}: the tenant claim does not fit ${colName}`)
-    setProp(values, colName, r.value)
+    setOwn(values, colName, r.value)
   }
+}
+
+/** The checks of one mutation that need no stored row: its write in canonical form, or why it is rejected. */
+function prepare(
+  schema: Warehouse['schema'],
+  m: Mutation,
+  index: number,
+  now: number,
+  ctx: PushContext,
+): FieldError | Prepared {
+  const table = schema.tables.get(m.table)
+  if (table === undefined)
+    return { code: 'unknown_table', field: 'table', message: `unknown table '${m.table}'` }
+  const checked = validateWrite(table, m.op, m.key, m.values)
+  const first = checked.errors[0]
+  if (first !== undefined) return first
+  try {
+    checkDrift(m.hlc, now, schema.maxClockDriftMs)
+  } catch (e) {
+    if (isEddyError(e)) return { code: e.code, field: 'hlc', message: e.message }
+    throw e
+  }
+  if (ctx.tenant === null && table.tenantColumn !== undefined)
+    throw forbidden(`${table.name} is scoped by tenant, and the caller has none`)
+  if (typeof ctx.tenant === 'string') scopeToTenant(table, checked.key, checked.values, m.op, ctx.tenant)
+  const write: IncomingWrite =
+    m.op === 'delete'
+      ? { op: 'delete', key: checked.key, hlc: m.hlc }
+      : { op: 'upsert', key: checked.key, values: checked.values, hlc: m.hlc }
+  return { index, seq: m.seq, tx: m.tx, table, keyText: canonicalKey(table, checked.key), write }
 }
 
 /**
@@ -91,29 +141,7 @@ export async function applyBatch(
         continue
       }
       high = m.seq
-      const error = ((): FieldError | Prepared => {
-        const table = schema.tables.get(m.table)
-        if (table === undefined)
-          return { code: 'unknown_table', field: 'table', message: `unknown table '${m.table}'` }
-        const checked = validateWrite(table, m.op, m.key, m.values)
-        const first = checked.errors[0]
-        if (first !== undefined) return first
-        try {
-          checkDrift(m.hlc, now, schema.maxClockDriftMs)
-        } catch (e) {
-          if (isEddyError(e)) return { code: e.code, field: 'hlc', message: e.message }
-          throw e
-        }
-        if (ctx.tenant === null && table.tenantColumn !== undefined)
-          throw forbidden(`${table.name} is scoped by tenant, and the caller has none`)
-        if (typeof ctx.tenant === 'string')
-          scopeToTenant(table, checked.key, checked.values, m.op, ctx.tenant)
-        const write: IncomingWrite =
-          m.op === 'delete'
-            ? { op: 'delete', key: checked.key, hlc: m.hlc }
-            : { op: 'upsert', key: checked.key, values: checked.values, hlc: m.hlc }
-        return { index, seq: m.seq, tx: m.tx, table, keyText: canonicalKey(table, checked.key), write }
-      })()
+      const error = prepare(schema, m, index, now, ctx)
       if ('write' in error) {
         prepared.push(error)
       } else {
@@ -122,19 +150,32 @@ export async function applyBatch(
       }
     }
 
-    // 2. One read per table for every key the batch touches.
+    // 2. One read per table for every key whose outcome needs its stored row; the rest (see
+    // `mayGoDirect`) are decided by the store's hlc guard when they are written.
     const stored = new Map<string, Map<string, StoredRow>>()
-    const byTable = new Map<Table, Map<string, Row>>()
+    const byTable = new Map<Table, Map<string, { key: Row; direct: boolean }>>()
     for (const p of prepared) {
       let keys = byTable.get(p.table)
       if (keys === undefined) {
         keys = new Map()
         byTable.set(p.table, keys)
       }
-      keys.set(p.keyText, p.write.key)
+      const seen = keys.get(p.keyText)
+      if (seen === undefined) {
+        keys.set(p.keyText, {
+          key: p.write.key,
+          direct: tx.writeNewer !== undefined && mayGoDirect(p.table, p.write, ctx.tenant),
+        })
+      } else {
+        seen.direct = false
+      }
     }
+    const direct = new Set<Prepared>()
+    for (const p of prepared) if (byTable.get(p.table)?.get(p.keyText)?.direct === true) direct.add(p)
     for (const [table, keys] of byTable) {
-      const found = await tx.readRows(table, [...keys.values()])
+      const toRead: Row[] = []
+      for (const k of keys.values()) if (!k.direct) toRead.push(k.key)
+      const found = toRead.length === 0 ? new Map<string, StoredRow>() : await tx.readRows(table, toRead)
       if (typeof ctx.tenant === 'string') {
         for (const row of found.values()) {
           const owner = rowTenant(table, row.values)
@@ -174,6 +215,8 @@ export async function applyBatch(
 
     // 4. Results, rows to write, conflicts.
     const writes = new Map<Table, Map<string, RowWrite>>()
+    /** Direct writes per table, with the index of the result their guard settles. */
+    const guarded = new Map<Table, { rows: RowWrite[]; indexes: number[] }>()
     const conflicts: NewConflict[] = []
     for (const p of prepared) {
       const { seq, index, table } = p
@@ -192,9 +235,20 @@ export async function applyBatch(
       const done = outcomes.get(index)
       if (done === undefined) throw new EddyError('internal', `no outcome for seq ${seq}`)
       const { outcome, before } = done
-      const shown = (r: StoredRow | undefined): Row | null => (r === undefined || r.deleted ? null : r.values)
       switch (outcome.status) {
         case 'applied': {
+          if (direct.has(p)) {
+            let g = guarded.get(table)
+            if (g === undefined) {
+              g = { rows: [], indexes: [] }
+              guarded.set(table, g)
+            }
+            g.rows.push({ key: p.write.key, row: outcome.row, clientId })
+            g.indexes.push(index)
+            // `mayGoDirect` excludes returns-data tables; the guard may still turn this into stale
+            results[index] = { seq, status: 'applied' }
+            break
+          }
           let rows = writes.get(table)
           if (rows === undefined) {
             rows = new Map()
@@ -237,6 +291,13 @@ export async function applyBatch(
         return last === undefined ? w : { ...w, row: last }
       })
       await tx.writeRows(table, finalRows)
+    }
+    for (const [table, g] of guarded) {
+      const written = await must(tx.writeNewer, 'writeNewer').call(tx, table, g.rows)
+      g.indexes.forEach((index, i) => {
+        if (written[i] !== true)
+          results[index] = { seq: must(results[index], 'push result').seq, status: 'stale' }
+      })
     }
     if (conflicts.length > 0) await tx.addConflicts(conflicts)
     await tx.setLastSeq(clientId, high, ctx.subject)

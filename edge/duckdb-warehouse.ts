@@ -16,7 +16,15 @@ import {
 } from './column-codec.ts'
 import { readColumns } from './duckdb-arrow-read.ts'
 import { conflictInTenant } from './tenant.ts'
-import type { NewConflict, NewEvent, PulledChange, PullRequest, Warehouse, WarehouseTx } from './warehouse.ts'
+import type {
+  NewConflict,
+  NewEvent,
+  PulledChange,
+  PullRequest,
+  RowWrite,
+  Warehouse,
+  WarehouseTx,
+} from './warehouse.ts'
 
 export interface DuckDbWarehouseOptions {
   schema: Schema
@@ -25,6 +33,9 @@ export interface DuckDbWarehouseOptions {
 }
 
 type RawRow = Record<string, unknown>
+
+/** Up to this many values, staged rows travel as statement parameters instead of a temp table. */
+const MAX_VALUES_PARAMS = 1000
 
 /** Bookkeeping tables, shared by every schema. */
 const BOOKKEEPING = [
@@ -110,8 +121,26 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
     }
   }
 
-  /** Loads text rows into a fresh temp table with the appender; returns its name. */
-  async function stage(columns: readonly string[], data: ReadonlyArray<ReadonlyArray<string | null>>) {
+  /**
+   * Text rows as a relation to select from, with the statement parameters that carry them and a
+   * cleanup. Small sets travel as parameters of a `VALUES` list (one statement, nothing to create
+   * or drop); large ones are loaded with the appender into a fresh temp table.
+   */
+  async function source(
+    columns: readonly string[],
+    data: ReadonlyArray<ReadonlyArray<string | null>>,
+  ): Promise<{ from: string; params: DuckDBValue[]; done(): Promise<void> }> {
+    const names = columns.map(quoteIdent).join(', ')
+    if (data.length * columns.length <= MAX_VALUES_PARAMS) {
+      const params: DuckDBValue[] = []
+      const tuple = `(${columns.map(() => 'CAST(? AS VARCHAR)').join(', ')})`
+      for (const row of data) for (const v of row) params.push(v)
+      return {
+        from: `(VALUES ${data.map(() => tuple).join(', ')}) AS s(${names})`,
+        params,
+        done: async () => {},
+      }
+    }
     stageCounter += 1
     const name = `_eddy_stage_${stageCounter}`
     await writer.run(
@@ -126,7 +155,11 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       appender.endRow()
     }
     appender.closeSync()
-    return name
+    return {
+      from: `${name} AS s`,
+      params: [],
+      done: () => writer.run(`DROP TABLE ${name}`).then(() => undefined),
+    }
   }
 
   function txFor(): WarehouseTx {
@@ -138,6 +171,57 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         version = BigInt(String(r[0]?.value ?? 0))
       }
       return version
+    }
+    /**
+     * One set-based upsert, rows numbered with fresh versions in order. lww tables keep the hlc
+     * guard in SQL: an older stamp never overwrites a newer row. With `report`, resolves the
+     * positions of the rows actually written (the guard skips the others).
+     */
+    const upsert = async (table: Table, writes: readonly RowWrite[], report: boolean): Promise<number[]> => {
+      if (writes.length === 0) return []
+      const merge = table.conflict === 'merge'
+      const names = [...table.columns.map((c) => c.name), '_hlc', '_deleted', '_version', '_client_id']
+      if (merge) names.push('_col_hlcs')
+      const data: Array<Array<string | null>> = []
+      const first = (await currentVersion()) + 1n
+      let v = first - 1n
+      for (const w of writes) {
+        v += 1n
+        const line = table.columns.map((c) => encodeValue(c, w.row.values[c.name]))
+        line.push(w.row.hlc, w.row.deleted ? 'true' : 'false', v.toString(), w.clientId)
+        if (merge) line.push(w.row.columnHlcs === undefined ? null : JSON.stringify(w.row.columnHlcs))
+        data.push(line)
+      }
+      const src = await source(names, data)
+      const casts = [
+        ...table.columns.map((c) => `CAST(s.${quoteIdent(c.name)} AS ${sqlType(c, 'duckdb')})`),
+        's._hlc',
+        'CAST(s._deleted AS BOOLEAN)',
+        'CAST(s._version AS BIGINT)',
+        's._client_id',
+      ]
+      if (merge) casts.push('s._col_hlcs')
+      const updates = names
+        .filter((n) => !table.primaryKey.includes(n))
+        .map((n) => `${quoteIdent(n)} = excluded.${quoteIdent(n)}`)
+      const guard = table.conflict === 'lww' ? ' WHERE excluded._hlc > t._hlc' : ''
+      const sql = `INSERT INTO ${quoteIdent(table.name)} AS t (${names.map(quoteIdent).join(', ')})
+         SELECT ${casts.join(', ')} FROM ${src.from}
+         ON CONFLICT (${table.primaryKey.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates.join(', ')}${guard}`
+      let written: number[] = []
+      if (report) {
+        const reader = await writer.runAndReadAll(
+          `${sql} RETURNING CAST(_version - ${first.toString()} AS INTEGER)`,
+          src.params,
+        )
+        written = (reader.getColumnsJS()[0] ?? []).map(Number)
+      } else {
+        await writer.run(sql, src.params)
+      }
+      await src.done()
+      version = v
+      await writer.run(`UPDATE _eddy_meta SET value = ? WHERE name = 'version'`, [v])
+      return written
     }
     return {
       async client(clientId) {
@@ -157,7 +241,7 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         const out = new Map<string, StoredRow>()
         if (keys.length === 0) return out
         const pk = table.primaryKey.map((k) => table.columnsByName.get(k)).filter((c) => c !== undefined)
-        const staged = await stage(
+        const src = await source(
           table.primaryKey,
           keys.map((key) => pk.map((c) => encodeValue(c, key[c.name]))),
         )
@@ -166,9 +250,10 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
           .join(' AND ')
         const found = await rows(
           writer,
-          `SELECT ${selectList(table, 'duckdb', 't')} FROM ${quoteIdent(table.name)} t JOIN ${staged} s ON ${on}`,
+          `SELECT ${selectList(table, 'duckdb', 't')} FROM ${quoteIdent(table.name)} t JOIN ${src.from} ON ${on}`,
+          src.params,
         )
-        await writer.run(`DROP TABLE ${staged}`)
+        await src.done()
         for (const raw of found) {
           const row = storedRowOf(table, raw)
           out.set(canonicalKey(table, row.values), row)
@@ -176,41 +261,12 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         return out
       },
       async writeRows(table, writes) {
-        if (writes.length === 0) return
-        const merge = table.conflict === 'merge'
-        const names = [...table.columns.map((c) => c.name), '_hlc', '_deleted', '_version', '_client_id']
-        if (merge) names.push('_col_hlcs')
-        const data: Array<Array<string | null>> = []
-        let v = await currentVersion()
-        for (const w of writes) {
-          v += 1n
-          const line = table.columns.map((c) => encodeValue(c, w.row.values[c.name]))
-          line.push(w.row.hlc, w.row.deleted ? 'true' : 'false', v.toString(), w.clientId)
-          if (merge) line.push(w.row.columnHlcs === undefined ? null : JSON.stringify(w.row.columnHlcs))
-          data.push(line)
-        }
-        const staged = await stage(names, data)
-        const casts = [
-          ...table.columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${sqlType(c, 'duckdb')})`),
-          '_hlc',
-          'CAST(_deleted AS BOOLEAN)',
-          'CAST(_version AS BIGINT)',
-          '_client_id',
-        ]
-        if (merge) casts.push('_col_hlcs')
-        const updates = names
-          .filter((n) => !table.primaryKey.includes(n))
-          .map((n) => `${quoteIdent(n)} = excluded.${quoteIdent(n)}`)
-        // lww tables keep the guard in SQL too: an older stamp never overwrites a newer row.
-        const guard = table.conflict === 'lww' ? ' WHERE excluded._hlc > t._hlc' : ''
-        await writer.run(
-          `INSERT INTO ${quoteIdent(table.name)} AS t (${names.map(quoteIdent).join(', ')})
-           SELECT ${casts.join(', ')} FROM ${staged}
-           ON CONFLICT (${table.primaryKey.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates.join(', ')}${guard}`,
-        )
-        await writer.run(`DROP TABLE ${staged}`)
-        version = v
-        await writer.run(`UPDATE _eddy_meta SET value = ? WHERE name = 'version'`, [v])
+        await upsert(table, writes, false)
+      },
+      async writeNewer(table, writes) {
+        const out = new Array<boolean>(writes.length).fill(false)
+        for (const i of await upsert(table, writes, true)) out[i] = true
+        return out
       },
       async addConflicts(conflicts: readonly NewConflict[]) {
         for (const c of conflicts) {

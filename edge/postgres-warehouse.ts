@@ -15,7 +15,15 @@ import {
   storedRowOf,
 } from './column-codec.ts'
 import { conflictInTenant } from './tenant.ts'
-import type { NewConflict, NewEvent, PulledChange, PullRequest, Warehouse, WarehouseTx } from './warehouse.ts'
+import type {
+  NewConflict,
+  NewEvent,
+  PulledChange,
+  PullRequest,
+  RowWrite,
+  Warehouse,
+  WarehouseTx,
+} from './warehouse.ts'
 
 export interface PostgresWarehouseOptions {
   schema: Schema
@@ -248,6 +256,55 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
   }
 
   function txFor(db: Db): WarehouseTx {
+    /**
+     * One set-based upsert, rows numbered with fresh versions in order. lww tables keep the hlc
+     * guard in SQL: an older stamp never overwrites a newer row. With `report`, resolves the
+     * positions of the rows actually written (the guard skips the others).
+     */
+    const upsert = async (table: Table, writes: readonly RowWrite[], report: boolean): Promise<number[]> => {
+      if (writes.length === 0) return []
+      const bumped = await q(
+        db,
+        `UPDATE _eddy_meta SET value = value + $1 WHERE name = 'version' RETURNING value`,
+        [writes.length],
+      )
+      const top = BigInt(String(bumped[0]?.value ?? writes.length))
+      const first = top - BigInt(writes.length) + 1n
+      const merge = table.conflict === 'merge'
+      const names = [...table.columns.map((c) => c.name), '_hlc', '_deleted', '_version', '_client_id']
+      if (merge) names.push('_col_hlcs')
+      const arrays: Array<Array<string | null>> = names.map(() => [])
+      writes.forEach((w, i) => {
+        const line = table.columns.map((c) => encodeValue(c, w.row.values[c.name]))
+        line.push(w.row.hlc, w.row.deleted ? 'true' : 'false', (first + BigInt(i)).toString(), w.clientId)
+        if (merge) line.push(w.row.columnHlcs === undefined ? null : JSON.stringify(w.row.columnHlcs))
+        line.forEach((v, j) => {
+          arrays[j]?.push(v)
+        })
+      })
+      const casts = [
+        ...table.columns.map((c) => `s.${quoteIdent(c.name)}::${sqlType(c, 'postgres')}`),
+        's._hlc',
+        's._deleted::boolean',
+        's._version::bigint',
+        's._client_id',
+      ]
+      if (merge) casts.push('s._col_hlcs')
+      const updates = names
+        .filter((n) => !table.primaryKey.includes(n))
+        .map((n) => `${quoteIdent(n)} = excluded.${quoteIdent(n)}`)
+      const where = table.conflict === 'lww' ? ' WHERE excluded._hlc > t._hlc' : ''
+      const returning = report ? ` RETURNING (t._version - $${names.length + 1}::bigint)::int AS i` : ''
+      const written = await q(
+        db,
+        `INSERT INTO ${quoteIdent(table.name)} AS t (${names.map(quoteIdent).join(', ')})
+           SELECT ${casts.join(', ')}
+           FROM unnest(${names.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS s(${names.map(quoteIdent).join(', ')})
+           ON CONFLICT (${table.primaryKey.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates.join(', ')}${where}${returning}`,
+        report ? [...arrays, first.toString()] : arrays,
+      )
+      return report ? written.map((r) => Number(r.i)) : []
+    }
     return {
       async client(clientId) {
         const r = await q(db, 'SELECT last_seq, owner FROM _eddy_clients WHERE client_id = $1', [clientId])
@@ -283,47 +340,12 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
         return out
       },
       async writeRows(table, writes) {
-        if (writes.length === 0) return
-        const bumped = await q(
-          db,
-          `UPDATE _eddy_meta SET value = value + $1 WHERE name = 'version' RETURNING value`,
-          [writes.length],
-        )
-        const top = BigInt(String(bumped[0]?.value ?? writes.length))
-        const first = top - BigInt(writes.length) + 1n
-        const merge = table.conflict === 'merge'
-        const names = [...table.columns.map((c) => c.name), '_hlc', '_deleted', '_version', '_client_id']
-        if (merge) names.push('_col_hlcs')
-        const arrays: Array<Array<string | null>> = names.map(() => [])
-        writes.forEach((w, i) => {
-          const line = table.columns.map((c) => encodeValue(c, w.row.values[c.name]))
-          line.push(w.row.hlc, w.row.deleted ? 'true' : 'false', (first + BigInt(i)).toString(), w.clientId)
-          if (merge) line.push(w.row.columnHlcs === undefined ? null : JSON.stringify(w.row.columnHlcs))
-          line.forEach((v, j) => {
-            arrays[j]?.push(v)
-          })
-        })
-        const casts = [
-          ...table.columns.map((c) => `s.${quoteIdent(c.name)}::${sqlType(c, 'postgres')}`),
-          's._hlc',
-          's._deleted::boolean',
-          's._version::bigint',
-          's._client_id',
-        ]
-        if (merge) casts.push('s._col_hlcs')
-        const updates = names
-          .filter((n) => !table.primaryKey.includes(n))
-          .map((n) => `${quoteIdent(n)} = excluded.${quoteIdent(n)}`)
-        // lww tables keep the guard in SQL too: an older stamp never overwrites a newer row.
-        const where = table.conflict === 'lww' ? ' WHERE excluded._hlc > t._hlc' : ''
-        await q(
-          db,
-          `INSERT INTO ${quoteIdent(table.name)} AS t (${names.map(quoteIdent).join(', ')})
-           SELECT ${casts.join(', ')}
-           FROM unnest(${names.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS s(${names.map(quoteIdent).join(', ')})
-           ON CONFLICT (${table.primaryKey.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates.join(', ')}${where}`,
-          arrays,
-        )
+        await upsert(table, writes, false)
+      },
+      async writeNewer(table, writes) {
+        const out = new Array<boolean>(writes.length).fill(false)
+        for (const i of await upsert(table, writes, true)) out[i] = true
+        return out
       },
       async addConflicts(conflicts: readonly NewConflict[]) {
         if (conflicts.length === 0) return

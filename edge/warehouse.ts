@@ -57,6 +57,14 @@ export interface WarehouseTx {
    * each a fresh `_version` greater than every version committed before. Keys are unique per call.
    */
   writeRows(table: Table, rows: readonly RowWrite[]): Promise<void>
+  /**
+   * For lww tables: `writeRows` with the decision left to the store. Each row is written only when
+   * no row is stored under its key or the stored row's `_hlc` is lower than the row's (a tombstone
+   * included); the others leave the stored row untouched. Resolves, per row in order, whether it
+   * was written. Keys are unique per call. Optional: without it a push reads every stored row
+   * first and decides in JS.
+   */
+  writeNewer?(table: Table, rows: readonly RowWrite[]): Promise<boolean[]>
   addConflicts(conflicts: readonly NewConflict[]): Promise<void>
   addEvent(event: NewEvent): Promise<void>
 }

@@ -1,6 +1,6 @@
 import { unreachable } from './errors.ts'
 import type { Column, Row, Table } from './schema.ts'
-import type { FieldError } from './validators.ts'
+import { type FieldError, setOwn } from './validators.ts'
 
 /** A row as the warehouse holds it: its values (key included), the stamp of the write that made it, and whether it is a tombstone. */
 export interface StoredRow {
@@ -27,9 +27,7 @@ export type Outcome =
 
 export const CONCAT_SEPARATOR = ' | '
 
-function withValue(row: Row, k: string, v: unknown): void {
-  Object.defineProperty(row, k, { value: v, enumerable: true, writable: true, configurable: true })
-}
+const withValue = setOwn
 
 /** The full row an upsert produces over `base` (null for every column neither sets). */
 function overlay(table: Table, base: Row | undefined, w: IncomingWrite): Row {

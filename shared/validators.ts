@@ -192,6 +192,18 @@ export function validateValue(col: Column, v: unknown): { value: unknown; errors
   return { value: typed.value, errors }
 }
 
+/**
+ * Sets an own, enumerable property. Plain assignment would run `Object.prototype`'s `__proto__`
+ * setter for that one key (replacing the prototype instead of storing a column), so that key is
+ * defined; every other key is assigned, which keeps the object fast (defining every property
+ * turns it into a slow dictionary object).
+ */
+export function setOwn(o: Row, k: string, v: unknown): void {
+  if (k === '__proto__')
+    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
+  else o[k] = v
+}
+
 export interface CheckedWrite {
   key: Row
   values: Row
@@ -213,9 +225,7 @@ export function validateWrite(
   const errors: FieldError[] = []
   const outKey: Row = {}
   const outValues: Row = {}
-  const set = (o: Row, k: string, v: unknown): void => {
-    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
-  }
+  const set = setOwn
   for (const k of Object.keys(key)) {
     if (!table.primaryKey.includes(k)) {
       errors.push({
@@ -234,7 +244,7 @@ export function validateWrite(
       continue
     }
     const r = validateValue(col, v)
-    errors.push(...r.errors)
+    for (const e of r.errors) errors.push(e)
     set(outKey, k, r.value)
   }
   if (op === 'upsert' && values !== undefined) {
@@ -246,7 +256,7 @@ export function validateWrite(
       }
       if (v === undefined) continue
       const r = validateValue(col, v)
-      errors.push(...r.errors)
+      for (const e of r.errors) errors.push(e)
       if (col.primaryKey) {
         if (
           r.errors.length === 0 &&
