@@ -8,6 +8,11 @@ import type { Row, Table } from '../shared/schema.ts'
  *
  * Deleted rows stay as tombstones (`_deleted = true`) until the delete is synced; queries that want
  * live rows filter on `NOT _deleted` (the client's `query` runs on views that do this).
+ *
+ * Calls take effect in the order they are made, not the order they resolve: a read called after
+ * `applyLocal` was called sees its rows even if the write has not resolved yet. The engine relies
+ * on it: it acknowledges a write once the outbox holds it and only then calls `applyLocal`, without
+ * waiting, so the app's next read still sees the write.
  */
 export interface LocalWrite {
   readonly table: Table
@@ -29,7 +34,10 @@ export interface LocalCache {
   init(tables: readonly Table[]): Promise<void>
   /** Current rows for the keys, by `canonicalKey`. */
   getRows(table: Table, keys: readonly Row[]): Promise<Map<string, CachedRow>>
-  /** Applies local writes in one cache transaction and marks them `_needs_sync`. */
+  /**
+   * Applies local writes in one cache transaction and marks them `_needs_sync`; writes of several
+   * calls may share that transaction. Resolves once applied, rejects if the cache refused them.
+   */
   applyLocal(writes: readonly LocalWrite[]): Promise<void>
   /** Undoes local writes whose outbox commit failed: restores each key's previous row. */
   revertLocal(previous: ReadonlyArray<{ table: Table; key: Row; row: CachedRow | undefined }>): Promise<void>

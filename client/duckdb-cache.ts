@@ -17,7 +17,8 @@ import type { CachedRow, LocalCache, LocalWrite } from './cache.ts'
  * Writes are set-based: each call is one transaction with one statement per table (a multi-row
  * VALUES list for small batches, an Arrow IPC staging table for large ones), never a statement per
  * row, because on OPFS every committed statement costs milliseconds. Every operation runs in a
- * queue on one connection, so transactions never interleave.
+ * queue on one connection, so transactions never interleave, and operations take effect in the
+ * order they were called: a query called after `applyLocal` was called (not resolved) sees its rows.
  */
 export interface DuckDbCacheOptions {
   db: AsyncDuckDB
@@ -108,7 +109,18 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
   const { db } = opts
   const threshold = opts.stagingThreshold ?? 256
   const conn: AsyncDuckDBConnection = await db.connect()
-  const queue = serial()
+  const serialQueue = serial()
+  /**
+   * Local writes waiting for their turn at the end of the queue: a later `applyLocal` joins them
+   * (one transaction, one upsert per table) as long as nothing else was queued after them, so a
+   * burst of acknowledged writes costs one cache transaction, and every call still takes effect in
+   * call order.
+   */
+  let openBatch: { writes: LocalWrite[]; done: Promise<void> } | undefined
+  const queue = <T>(task: () => Promise<T>): Promise<T> => {
+    openBatch = undefined
+    return serialQueue(task)
+  }
   let stageSeq = 0
   let closed = false
 
@@ -335,10 +347,16 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
     },
 
     applyLocal(writes: readonly LocalWrite[]) {
-      return queue(() =>
-        inTransaction('write', async () => {
+      if (openBatch !== undefined) {
+        for (const w of writes) openBatch.writes.push(w)
+        return openBatch.done
+      }
+      const batch: LocalWrite[] = [...writes]
+      const done = queue(() => {
+        if (openBatch?.writes === batch) openBatch = undefined
+        return inTransaction('write', async () => {
           const byTable = new Map<Table, LocalWrite[]>()
-          for (const w of writes) appendTo(byTable, w.table, w)
+          for (const w of batch) appendTo(byTable, w.table, w)
           for (const [t, ws] of byTable) {
             // the later write of a key in one batch is the one that stands
             const last = foldByKey(
@@ -353,8 +371,10 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
               'local',
             )
           }
-        }),
-      )
+        })
+      })
+      openBatch = { writes: batch, done }
+      return done
     },
 
     revertLocal(previous) {

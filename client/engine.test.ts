@@ -20,11 +20,44 @@ async function edgeFor(options: Parameters<typeof startEdge>[1] = {}): Promise<T
   return edge
 }
 
-async function engineOn(
+/**
+ * The memory cache behind a queue that lets every call wait a few milliseconds, in call order, as
+ * the DuckDB-WASM cache's queue does: writes the engine hands over after the acknowledgement are
+ * still on their way when the caller hears back. `failWrites` makes `applyLocal` refuse.
+ */
+class QueuedCache extends MemoryCache {
+  failWrites = false
+  private tail: Promise<unknown> = Promise.resolve()
+  private later<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(() => new Promise((r) => setTimeout(r, 3))).then(fn)
+    this.tail = run.catch(() => undefined)
+    return run
+  }
+  override getRows(...a: Parameters<MemoryCache['getRows']>) {
+    return this.later(() => super.getRows(...a))
+  }
+  override applyLocal(...a: Parameters<MemoryCache['applyLocal']>) {
+    return this.later(() =>
+      this.failWrites ? Promise.reject(new EddyError('quota', 'test: cache full')) : super.applyLocal(...a),
+    )
+  }
+  override applyRemote(...a: Parameters<MemoryCache['applyRemote']>) {
+    return this.later(() => super.applyRemote(...a))
+  }
+  override markSynced(...a: Parameters<MemoryCache['markSynced']>) {
+    return this.later(() => super.markSynced(...a))
+  }
+  override query(...a: Parameters<MemoryCache['query']>) {
+    return this.later(() => super.query(...a))
+  }
+}
+
+async function engineOn<C extends MemoryCache = MemoryCache>(
   edge: TestEdge,
   extra: Partial<EngineOptions> = {},
-): Promise<{ engine: Engine; cache: MemoryCache }> {
-  const cache = new MemoryCache()
+  make: () => C = () => new MemoryCache() as C,
+): Promise<{ engine: Engine; cache: C }> {
+  const cache = make()
   const engine = await createEngine({
     url: edge.url,
     schema: demoSchema,
@@ -120,9 +153,74 @@ describe('engine: write-back', () => {
     expect(report.pushed).toBe(0)
   })
 
-  it('reverts the cache when the outbox commit fails, and maps a quota error to `quota`', async () => {
+  it('reads its writes: a query or get started after a put or transaction resolved sees the rows', async () => {
     const edge = await edgeFor()
-    const { engine, cache } = await engineOn(edge)
+    const { engine } = await engineOn(edge, {}, () => new QueuedCache())
+    const seen: Array<Record<string, unknown>[]> = []
+    const off = engine.subscribe('SELECT order_id FROM orders WHERE _needs_sync', [], (rows) =>
+      seen.push(rows),
+    )
+    for (let i = 0; i < 25; i++) {
+      const id = uuid()
+      await engine.put('orders', order(id, { status: i % 2 === 0 ? 'paid' : 'shipped' }))
+      const got = await engine.query('SELECT status, _needs_sync FROM orders WHERE order_id = ?', [id])
+      expect(got).toEqual([{ status: i % 2 === 0 ? 'paid' : 'shipped', _needs_sync: true }])
+    }
+    // a partial upsert right after a full one lays its values over the row the first one left
+    const id = uuid()
+    void engine.put('orders', order(id, { status: 'pending' }))
+    const back = await engine.put('orders', { order_id: id, status: 'paid' })
+    expect(back).toMatchObject({ customer_id: 7, total_amount: '12.50', status: 'paid' })
+    const ids = Array.from({ length: 40 }, uuid)
+    await engine.transaction((tx) => {
+      for (const x of ids) tx.put('orders', order(x))
+      tx.delete('orders', { order_id: id })
+    })
+    const [n] = await engine.query('SELECT count(*) AS n FROM orders WHERE _needs_sync')
+    expect(n).toEqual({ n: 65 })
+    expect(await engine.query('SELECT * FROM orders WHERE order_id = ?', [id])).toEqual([])
+    await vi.waitFor(() => expect(seen.at(-1)).toHaveLength(65))
+    off()
+  })
+
+  it('keeps a write whose cache write failed after the outbox commit, and repairs the cache from the outbox', async () => {
+    const edge = await edgeFor()
+    const { engine, cache } = await engineOn(edge, {}, () => new QueuedCache())
+    const [a, b] = [uuid(), uuid()]
+    await engine.put('orders', order(a, { status: 'paid' }))
+    cache.failWrites = true
+    await engine.put('orders', { order_id: a, status: 'shipped' }) // durable: acknowledged
+    await engine.transaction((tx) => {
+      tx.put('orders', order(b))
+      tx.delete('orders', { order_id: a })
+      tx.put('orders', order(a, { customer_id: 9 }))
+    })
+    expect(engine.status().pending).toBe(5)
+    await vi.waitFor(() => expect(engine.status().lastError).toMatchObject({ code: 'quota' }))
+    expect(await cache.query('SELECT order_id FROM orders WHERE order_id = ?', [b])).toEqual([])
+    cache.failWrites = false // the repair retries until the cache takes the writes
+    await vi.waitFor(
+      async () =>
+        expect(
+          await engine.query(
+            'SELECT order_id, customer_id, status, _needs_sync FROM orders ORDER BY order_id',
+          ),
+        ).toEqual(
+          [
+            { order_id: a, customer_id: 9, status: 'pending', _needs_sync: true },
+            { order_id: b, customer_id: 7, status: 'pending', _needs_sync: true },
+          ].sort((x, y) => (x.order_id < y.order_id ? -1 : 1)),
+        ),
+      { timeout: 5000 },
+    )
+    expect(await engine.sync()).toMatchObject({ pushed: 5, applied: 5 })
+    expect(await edge.row('orders', { order_id: a })).toMatchObject({ customer_id: 9, status: 'pending' })
+    expect(await cache.query('SELECT order_id FROM orders WHERE _needs_sync')).toEqual([])
+  })
+
+  it('keeps the cache untouched when the outbox commit fails, and maps a quota error to `quota`', async () => {
+    const edge = await edgeFor()
+    const { engine, cache } = await engineOn(edge, {}, () => new QueuedCache())
     const id = uuid()
     await engine.put('orders', order(id, { status: 'paid' }))
     await engine.sync()
@@ -132,12 +230,22 @@ describe('engine: write-back', () => {
       throw new DOMException('test: disk full', 'QuotaExceededError')
     }
     let err: unknown
+    const seen: unknown[] = []
     try {
-      err = await engine.put('orders', order(id, { status: 'shipped' })).catch((e: unknown) => e)
+      const put = engine.put('orders', order(id, { status: 'shipped' })).catch((e: unknown) => e)
+      // a query running beside the failing write never sees it, not even briefly
+      let done = false
+      void put.finally(() => {
+        done = true
+      })
+      while (!done) seen.push(...(await cache.query('SELECT status FROM orders WHERE order_id = ?', [id])))
+      err = await put
     } finally {
       proto.add = realAdd
     }
     expect(err).toMatchObject({ code: 'quota' })
+    expect(seen.length).toBeGreaterThan(0)
+    expect(seen.every((r) => (r as { status: string }).status === 'paid')).toBe(true)
     const rows = await cache.query('SELECT * FROM orders WHERE order_id = ?', [id])
     expect(rows).toMatchObject([{ status: 'paid', _needs_sync: false }])
     expect((await engine.sync()).pushed).toBe(0)

@@ -8,6 +8,7 @@ import type { CachedRow, LocalCache, LocalWrite } from './cache.ts'
 import { freshClientId, openClientMeta } from './client-meta.ts'
 import { type ChannelMessage, createMutex, electLeader, openChannel } from './leader.ts'
 import { type NewMutation, openOutbox } from './outbox.ts'
+import { replayOutbox, withPending } from './outbox-replay.ts'
 import { createStatusStore, initialStatus } from './status.ts'
 import { createSyncEngine, MAX_BATCH } from './sync-engine.ts'
 import { createTransport, retryable } from './transport.ts'
@@ -115,6 +116,9 @@ export interface Engine {
 
 /** How often the background loop looks at its schedules (hybrid pushes, refresh pulls, retries). */
 const TICK_MS = 1000
+/** First and longest wait before retrying a failed repair of the cache from the outbox. */
+const REPAIR_FIRST_MS = 500
+const REPAIR_MAX_MS = 30_000
 /** Pull interval when no table sets `refresh`. */
 const DEFAULT_PULL_MS = 30_000
 
@@ -166,6 +170,12 @@ function overlay(table: Table, base: Row | undefined, key: Row, values: Row): Ro
     row[c.name] = v ?? null
   }
   return row
+}
+
+/** Whether an upsert names every column of its table (then no stored row is needed under it). */
+function coversAllColumns(p: PlannedWrite): boolean {
+  const values = p.values ?? {}
+  return p.table.columns.every((c) => Object.hasOwn(p.key, c.name) || Object.hasOwn(values, c.name))
 }
 
 function splitRow(table: Table, row: Row): { key: Row; values: Row } {
@@ -237,8 +247,16 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   /** invalidate-on-write tables written since their last reload */
   const stale = new Set<string>()
   let closed = false
-  /** Local writes between their start and their acknowledgement. */
+  /** Local writes between their start and the moment their cache write is queued. */
   const inFlight = new Set<Promise<unknown>>()
+  /** Settles once the latest local write's cache write is queued (or its outbox commit failed). */
+  let cacheTail: Promise<unknown> = Promise.resolve()
+  /** Cache writes (and repairs) queued but not yet done. */
+  const applying = new Set<Promise<unknown>>()
+  let repairTimer: ReturnType<typeof setTimeout> | undefined
+  let repairing = false
+  /** Counts cache write failures and repairs: a read that spans one may have missed pending rows. */
+  let cacheTrouble = 0
 
   // The persisted cursor belongs to the leader's cache; another tab's cache starts from scratch
   // in memory and only persists its cursor once it leads.
@@ -428,63 +446,108 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   }
 
   /**
-   * Applies planned writes as one group. Local modes: the cache write and the outbox commit (the
-   * acknowledgement) together; if either fails, both are undone and the caller gets the error.
-   * Write-through: nothing local until the edge answers. Returns the row each upsert leaves (null
-   * for deletes).
+   * Applies planned writes as one group. Local modes: the outbox commit (strict durability) is the
+   * acknowledgement; the cache write is queued right after it, before the caller hears back, so a
+   * read started after the acknowledgement runs behind it (the cache applies calls in call order).
+   * A failed outbox commit leaves the cache untouched; a failed cache write loses nothing (the
+   * outbox holds the write) and is repaired from the outbox. Write-through: nothing local until the
+   * edge answers. Returns the row each upsert leaves (null for deletes).
    */
   async function commit(planned: readonly PlannedWrite[]): Promise<Array<Row | null>> {
     live()
     if (planned.length === 0) return []
-    const byTable = new Map<Table, Row[]>()
-    for (const p of planned) {
-      const keys = byTable.get(p.table)
-      if (keys === undefined) byTable.set(p.table, [p.key])
-      else keys.push(p.key)
+    // This write is in flight until its cache write is queued (or it failed); a partial upsert
+    // waits for the writes started before it, so it lays its values over what they leave.
+    const earlier = [...inFlight]
+    let release: () => void = () => {}
+    const gate = new Promise<void>((resolve) => {
+      release = () => {
+        inFlight.delete(gate)
+        resolve()
+      }
+    })
+    inFlight.add(gate)
+    try {
+      return await commitAfter(planned, earlier, () => release())
+    } finally {
+      release()
     }
-    const cached = new Map<string, { table: Table; key: Row; row: CachedRow | undefined }>()
-    for (const [t, keys] of byTable) {
-      const rows = await cache.getRows(t, keys)
-      for (const key of keys) {
-        const text = canonicalKey(t, key)
-        cached.set(`${t.name}\u0000${text}`, { table: t, key, row: rows.get(text) })
+  }
+
+  async function commitAfter(
+    planned: readonly PlannedWrite[],
+    earlier: ReadonlyArray<Promise<unknown>>,
+    release: () => void,
+  ): Promise<Array<Row | null>> {
+    // An upsert that names every column needs no stored row under it.
+    const partial = planned.filter((p) => p.op === 'upsert' && !coversAllColumns(p))
+    const base = new Map<string, CachedRow | undefined>()
+    if (partial.length > 0) {
+      await Promise.allSettled(earlier)
+      const byTable = new Map<Table, Row[]>()
+      for (const p of partial) {
+        const keys = byTable.get(p.table)
+        if (keys === undefined) byTable.set(p.table, [p.key])
+        else keys.push(p.key)
+      }
+      const troubleBefore = cacheTrouble
+      const got = new Map<Table, Map<string, CachedRow>>()
+      for (const [t, keys] of byTable) got.set(t, await cache.getRows(t, keys))
+      // After a failed cache write and until its repair, the outbox holds rows the cache lacks.
+      const pending =
+        cacheTrouble !== troubleBefore || repairTimer !== undefined || repairing
+          ? await outbox.pendingMutations()
+          : []
+      for (const [t, keys] of byTable) {
+        for (const key of keys) {
+          const text = canonicalKey(t, key)
+          const mine = pending.filter((m) => m.table === t.name && canonicalKey(t, m.key) === text)
+          base.set(`${t.name}\u0000${text}`, withPending(got.get(t)?.get(text), mine))
+        }
       }
     }
     const current = new Map<string, Row | null>()
     const fulls: Array<Row | null> = []
     for (const p of planned) {
-      const id = `${p.table.name}\u0000${canonicalKey(p.table, p.key)}`
-      const prev = cached.get(id)?.row
-      const base = current.has(id)
-        ? (current.get(id) ?? undefined)
-        : prev?.deleted === false
-          ? prev.values
-          : undefined
+      const id = partial.length > 0 ? `${p.table.name}\u0000${canonicalKey(p.table, p.key)}` : ''
       if (p.op === 'delete') {
-        current.set(id, null)
+        if (partial.length > 0) current.set(id, null)
         fulls.push(null)
         continue
       }
-      const full = overlay(p.table, base, p.key, p.values ?? {})
+      let under: Row | undefined
+      if (partial.length > 0) {
+        const prev = base.get(id)
+        under = current.has(id)
+          ? (current.get(id) ?? undefined)
+          : prev?.deleted === false
+            ? prev.values
+            : undefined
+      }
+      const full = overlay(p.table, under, p.key, p.values ?? {})
       const missing = p.table.columns.find((c) => c.required && full[c.name] === null)
       if (missing !== undefined)
         throw new EddyError('invalid_value', `${missing.name} is required`, { field: missing.name })
-      current.set(id, full)
+      if (partial.length > 0) current.set(id, full)
       fulls.push(full)
     }
-    const stampsOut = planned.map(() => hlc.now())
-    const tx = planned.length > 1 ? `tx-${stampsOut[0]}` : undefined
+    live()
+    // Stamps and the outbox call stay in one synchronous step: seqs then follow stamp order.
+    const stamps = planned.map(() => hlc.now())
+    const tx = planned.length > 1 ? `tx-${stamps[0]}` : undefined
     const muts: NewMutation[] = planned.map((p, i) => ({
       table: p.table.name,
       op: p.op,
       key: p.key,
       ...(p.values === undefined ? {} : { values: p.values }),
-      hlc: stampsOut[i] ?? hlc.now(),
+      hlc: stamps[i] ?? hlc.now(),
       ...(tx === undefined ? {} : { tx }),
     }))
     const tables = [...new Set(planned.map((p) => p.table.name))]
 
     if (planned.some((p) => p.table.sync === 'write-through')) {
+      // not a local write: a push waiting for local writes must not wait for this one
+      release()
       return writeThrough(planned, muts, fulls)
     }
 
@@ -494,24 +557,25 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       row: fulls[i] ?? null,
       hlc: muts[i]?.hlc ?? '',
     }))
-    // The cache write and the outbox commit run side by side; the write is acknowledged only when
-    // both are done, and undone on both sides when either fails.
     const park = planned.every((p) => p.table.sync === 'hybrid')
-    const both = Promise.allSettled([cache.applyLocal(writes), outbox.add(muts, { park })])
-    inFlight.add(both)
-    const [local, stored] = await both.finally(() => inFlight.delete(both))
-    if (stored.status === 'rejected') {
-      if (local.status === 'fulfilled') await cache.revertLocal([...cached.values()])
-      const e: unknown = stored.reason
+    const stored = outbox.add(muts, { park })
+    // Cache writes are queued in the order of their outbox commits (IndexedDB commits overlapping
+    // transactions in creation order; the chain makes the cache follow the same order).
+    const before = cacheTail
+    const queued = (async () => {
+      await stored
+      await before
+      queueCacheWrite(writes)
+    })()
+    cacheTail = queued.catch(() => undefined)
+    try {
+      await queued
+    } catch (e) {
       if (isQuotaError(e))
         throw new EddyError('quota', 'storage quota exceeded: the write was not saved', { cause: e })
       throw new EddyError('internal', `the outbox could not store the write: ${String(e)}`, { cause: e })
     }
-    if (local.status === 'rejected') {
-      await outbox.discard(stored.value)
-      await cache.revertLocal([...cached.values()])
-      throw toEddyError(local.reason)
-    }
+    release()
     status.update({ pending: status.get().pending + muts.length })
     for (const p of planned) if (p.table.invalidateOnWrite) stale.add(p.table.name)
     channel.post({ type: 'write', tables, from: instanceId })
@@ -527,6 +591,49 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     }
     kick()
     return fulls
+  }
+
+  /**
+   * Hands acknowledged writes to the cache without waiting for them. If the cache refuses them
+   * (full storage, a broken file), the error goes to `status().lastError` and the cache is rebuilt
+   * from the outbox, which still holds every pending write.
+   */
+  function queueCacheWrite(writes: readonly LocalWrite[]): void {
+    const applied = cache.applyLocal(writes).catch((e: unknown) => {
+      cacheTrouble += 1
+      noteError(e)
+      repairCache()
+    })
+    applying.add(applied)
+    void applied.finally(() => applying.delete(applied))
+  }
+
+  /** Replays the pending outbox into the cache; retried with a growing delay until it succeeds. */
+  function repairCache(delayMs = 0): void {
+    if (closed || repairTimer !== undefined) return
+    repairTimer = setTimeout(() => {
+      repairTimer = undefined
+      repairing = true
+      const run = (async () => {
+        const muts = await outbox.pendingMutations()
+        const n = await replayOutbox(cache, schema, muts)
+        if (n > 0) emitChange(new Set(muts.map((m) => m.table)), 'local')
+      })()
+      applying.add(run)
+      run
+        .then(
+          () => {
+            repairing = false
+            cacheTrouble += 1
+          },
+          (e: unknown) => {
+            repairing = false
+            noteError(e)
+            repairCache(Math.min(Math.max(delayMs * 2, REPAIR_FIRST_MS), REPAIR_MAX_MS))
+          },
+        )
+        .finally(() => applying.delete(run))
+    }, delayMs)
   }
 
   async function writeThrough(
@@ -720,10 +827,13 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       if (ticker !== undefined) clearInterval(ticker)
       if (kickTimer !== undefined) clearTimeout(kickTimer)
       if (starter !== undefined) clearTimeout(starter)
+      if (repairTimer !== undefined) clearTimeout(repairTimer)
       offLeader()
       offChannel()
       aborter.abort() // a request in flight must not keep close() waiting; drops the event listeners
       await loop
+      await Promise.allSettled([...inFlight])
+      await Promise.allSettled([...applying])
       leadership.close()
       channel.close()
       const last = hlc.last()

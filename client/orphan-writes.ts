@@ -5,12 +5,12 @@ import type { LocalCache } from './cache.ts'
 /**
  * Finds and drops cache rows marked `_needs_sync` that no pending outbox mutation accounts for.
  *
- * A local write reaches the cache before its outbox commit. When the tab dies between the two and
- * the cache was flushed meanwhile (OPFS checkpoint, snapshot), the restarted cache shows a pending
- * write the outbox does not hold: it was never acknowledged and would never be pushed, so the cache
- * would disagree with the outbox and the warehouse for good. (A row whose push was acknowledged but
- * whose `markSynced` was not flushed looks the same, and is equally safe to drop.) The warehouse
- * holds the truth for these keys: the caller drops them and pulls from scratch.
+ * A local write reaches the cache only after its outbox commit, but a pushed write leaves the
+ * outbox before the cache's `markSynced` is flushed: when the tab dies between the two, the
+ * restarted cache shows a pending write the outbox no longer holds, which would never be pushed,
+ * so the cache would disagree with the outbox and the warehouse for good. (A cache flushed by an
+ * older version that wrote the cache before the outbox looks the same.) The warehouse holds the
+ * truth for these keys: the caller drops them and pulls from scratch.
  *
  * Reads each table's stored rows (tombstones included) from the DuckDB cache's layout: schema table
  * `t` is stored in `_eddy_t` (see `duckdb-cache.ts`). Tables in `skip` (parked hybrid writes, which

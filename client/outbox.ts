@@ -65,6 +65,8 @@ export interface Outbox {
   promote(tables?: ReadonlySet<string>): Promise<number>
   /** Tables that have parked writes. */
   parkedTables(): Promise<Set<string>>
+  /** Every pending mutation, queued (with its seq) and parked (without one yet), oldest first per store. */
+  pendingMutations(): Promise<NewMutation[]>
   /** Queued plus parked mutations. */
   pending(): Promise<number>
   /** The highest stamp held by a pending write. */
@@ -221,6 +223,14 @@ export function openOutbox(dbName: string): Outbox {
         for (const t of g.tables) out.add(t)
       })
       return out
+    },
+
+    pendingMutations() {
+      return db.transaction('r', [db.queue, db.parked], async () => {
+        const queued = await db.queue.orderBy('id').toArray()
+        const parked = await db.parked.orderBy('id').toArray()
+        return [...queued.flatMap((g) => g.muts), ...parked.flatMap((g) => g.muts)]
+      })
     },
 
     pending: () => readMeta('pending'),

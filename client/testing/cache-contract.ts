@@ -56,6 +56,31 @@ export const CACHE_CONTRACT: readonly CacheCheck[] = [
     },
   },
   {
+    name: 'calls take effect in call order: a read called before earlier writes resolve sees them',
+    async run(make) {
+      const c = await fresh(make)
+      // The engine acknowledges a write once it is in the outbox and only calls applyLocal, without
+      // waiting: a read the app starts afterwards must still see the row.
+      const writes: Array<Promise<void>> = []
+      for (let i = 1; i <= 20; i++) {
+        const key = { order_id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` }
+        writes.push(c.applyLocal([{ table: orders, key, row: row(key, 'paid'), hlc: stamp(i) }]))
+      }
+      writes.push(c.applyLocal([{ table: orders, key: K1, row: row(K1, 'paid'), hlc: stamp(30) }]))
+      const first = c.query('SELECT order_id FROM orders WHERE _needs_sync')
+      writes.push(c.applyLocal([{ table: orders, key: K1, row: row(K1, 'shipped'), hlc: stamp(31) }]))
+      const got = c.getRows(orders, [K1])
+      writes.push(c.applyLocal([{ table: orders, key: K1, row: null, hlc: stamp(32) }]))
+      const gone = c.query('SELECT status FROM orders WHERE order_id = ?', [K1.order_id])
+      check((await first).length === 21, 'a query sees every write called before it', (await first).length)
+      const cached = (await got).get(canonicalKey(orders, K1))
+      check(cached?.values.status === 'shipped' && cached.hlc === stamp(31), 'getRows in call order', cached)
+      check((await gone).length === 0, 'a delete called before the query hides the row', await gone)
+      await Promise.all(writes)
+      await c.close()
+    },
+  },
+  {
     name: 'a local delete leaves a pending tombstone that queries and digests hide',
     async run(make) {
       const c = await fresh(make)

@@ -136,6 +136,115 @@ describe('createEddy in Chromium', () => {
     await page.close()
   })
 
+  it('reads its writes: a query, a live query or a transaction right after the acknowledgement sees them', async () => {
+    await freshEdge()
+    const page = await openPage(browser, pageUrl(uniqueName(), '&autoSync=0'), 'eddy ready')
+    const out = await page.evaluate(
+      async ({ rows, extra }) => {
+        const { eddy } = window as unknown as TestPageWindow
+        let live: unknown[] = []
+        const off = eddy.subscribe('SELECT count(*) AS n FROM orders WHERE _needs_sync', [], (r) => {
+          live = r
+        })
+        const misses: unknown[] = []
+        for (const row of rows) {
+          await eddy.put('orders', row)
+          const got = await eddy.query('SELECT status, _needs_sync FROM orders WHERE order_id = ?', [
+            row.order_id,
+          ])
+          if (got.length !== 1 || got[0]?.status !== row.status || got[0]?._needs_sync !== true)
+            misses.push([row.order_id, got])
+        }
+        // a partial upsert, laid over the row the earlier put left
+        await eddy.put('orders', { order_id: rows[0]?.order_id, status: 'cancelled' })
+        const partial = await eddy.query('SELECT status, customer_id FROM orders WHERE order_id = ?', [
+          rows[0]?.order_id,
+        ])
+        await eddy.transaction((tx) => {
+          for (const r of extra) tx.put('orders', r)
+          tx.delete('orders', { order_id: rows[1]?.order_id })
+        })
+        const [count] = await eddy.query('SELECT count(*) AS n FROM orders WHERE _needs_sync')
+        const deleted = await eddy.query('SELECT * FROM orders WHERE order_id = ?', [rows[1]?.order_id])
+        const start = Date.now()
+        while (
+          Number((live[0] as { n?: unknown } | undefined)?.n) !== count?.n &&
+          Date.now() - start < 10_000
+        )
+          await new Promise((r) => setTimeout(r, 20))
+        off()
+        return { misses, partial, count: Number(count?.n), deleted, live, pending: eddy.status().pending }
+      },
+      {
+        rows: Array.from({ length: 30 }, (_, i) =>
+          order(uuid(0x700 + i), { status: i % 2 ? 'paid' : 'shipped' }),
+        ),
+        extra: Array.from({ length: 500 }, (_, i) => order(uuid(0x800 + i))),
+      },
+    )
+    expect(out.misses).toEqual([])
+    expect(out.partial).toEqual([{ status: 'cancelled', customer_id: 7 }])
+    expect(out.count).toBe(529)
+    expect(out.deleted).toEqual([])
+    expect(out.live).toEqual([{ n: 529 }])
+    expect(out.pending).toBe(532)
+    await page.close()
+  })
+
+  it('keeps a write the cache refused after its outbox commit, reports it, and repairs the cache from the outbox', async () => {
+    await freshEdge()
+    const page = await openPage(browser, pageUrl(uniqueName(), '&autoSync=0'), 'eddy ready')
+    await page.evaluate(
+      async (row) => {
+        const { eddy } = window as unknown as TestPageWindow
+        await eddy.put('orders', row)
+        // the cache's table goes missing: its next write fails after the outbox commit
+        await eddy.query('ALTER TABLE _eddy_orders RENAME TO _eddy_orders_away')
+      },
+      order(uuid(0x901), { status: 'paid' }),
+    )
+    const acked = await page.evaluate(
+      async (row) => {
+        const { eddy } = window as unknown as TestPageWindow
+        await eddy.put('orders', row)
+        return eddy.status().pending
+      },
+      order(uuid(0x902), { status: 'shipped' }),
+    )
+    expect(acked).toBe(2)
+    await waitStatus(page, 's.lastError !== null')
+    const away = await page.evaluate(async () => {
+      const { eddy } = window as unknown as TestPageWindow
+      const rows = await eddy.query('SELECT order_id FROM _eddy_orders_away ORDER BY order_id')
+      await eddy.query('ALTER TABLE _eddy_orders_away RENAME TO _eddy_orders')
+      return { rows, error: eddy.status().lastError }
+    })
+    expect(away.rows).toEqual([{ order_id: uuid(0x901) }])
+    expect(away.error?.message).toMatch(/_eddy_orders/)
+    // the repair is retried until the cache takes the writes the outbox holds
+    await until(async () =>
+      page.evaluate(async () => {
+        const { eddy } = window as unknown as TestPageWindow
+        return (await eddy.query('SELECT count(*) AS n FROM orders WHERE _needs_sync'))[0]?.n === 2
+      }),
+    )
+    const rows = await page.evaluate(async () => {
+      const { eddy } = window as unknown as TestPageWindow
+      const before = await eddy.query('SELECT order_id, status, _needs_sync FROM orders ORDER BY order_id')
+      await eddy.sync()
+      return before
+    })
+    expect(rows).toEqual([
+      { order_id: uuid(0x901), status: 'paid', _needs_sync: true },
+      { order_id: uuid(0x902), status: 'shipped', _needs_sync: true },
+    ])
+    expect((await pullAll('orders')).map((c) => [c.key.order_id, c.row?.status])).toEqual([
+      [uuid(0x901), 'paid'],
+      [uuid(0x902), 'shipped'],
+    ])
+    await page.close()
+  })
+
   // `memory`: a tab without the OPFS file; the outbox is re-applied over its empty cache
   it.each(['auto', 'memory'])(
     'keeps an offline write across a reload (%s cache), still pending, and pushes it once back online',
