@@ -335,7 +335,8 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
   app.get(`${base}/events`, async (c) => {
     requireAdmin(c)
     const limit = intParam(c.req.query('limit'), 'limit', 100, 1000)
-    return c.json({ events: await warehouse.events(limit) })
+    // an admin with a tenant claim sees the pushes of that tenant's callers; one without sees all
+    return c.json({ events: await warehouse.events(limit, tenantOnly(scopeOf(c))) })
   })
 
   app.get(`${base}/conflicts`, async (c) => {

@@ -4,7 +4,7 @@ import { checkDrift } from '../shared/hlc.ts'
 import type { Mutation, PushBody, PushResponse, PushResult } from '../shared/protocol.ts'
 import { type IncomingWrite, type Outcome, reconcile, type StoredRow } from '../shared/reconcile.ts'
 import type { Row, Table } from '../shared/schema.ts'
-import { type FieldError, setOwn, validateValue, validateWrite } from '../shared/validators.ts'
+import { type FieldError, validateWrite } from '../shared/validators.ts'
 import { rowTenant } from './tenant.ts'
 import type { NewConflict, RowWrite, Warehouse } from './warehouse.ts'
 
@@ -61,20 +61,16 @@ function forbidden(message: string): EddyError {
   return new EddyError('forbidden', message, { status: 403 })
 }
 
-/** Checks a write against the caller's tenant and fills the tenant column of a row that omits it. */
-function scopeToTenant(table: Table, key: Row, values: Row, op: 'upsert' | 'delete', tenant: string): void {
+/**
+ * Refuses a write that names another tenant than the caller's. The tenant column is part of the key
+ * (the schema insists), so the answer depends on the request alone, never on what is stored.
+ */
+function scopeToTenant(table: Table, key: Row, values: Row, tenant: string): void {
   const colName = table.tenantColumn
   if (colName === undefined) return
-  const col = table.columnsByName.get(colName)
-  if (col === undefined) return
   for (const source of [key, values]) {
     if (Object.hasOwn(source, colName) && String(source[colName]) !== tenant)
       throw forbidden(`${table.name}: ${colName} must be the caller's tenant`)
-  }
-  if (op === 'upsert' && !Object.hasOwn(key, colName) && !Object.hasOwn(values, colName)) {
-    const r = validateValue(col, col.type === 'integer' || col.type === 'bigint' ? Number(tenant) : tenant)
-    if (r.errors.length > 0) throw forbidden(`${table.name}: the tenant claim does not fit ${colName}`)
-    setOwn(values, colName, r.value)
   }
 }
 
@@ -100,7 +96,7 @@ function prepare(
   }
   if (ctx.tenant === null && table.tenantColumn !== undefined)
     throw forbidden(`${table.name} is scoped by tenant, and the caller has none`)
-  if (typeof ctx.tenant === 'string') scopeToTenant(table, checked.key, checked.values, m.op, ctx.tenant)
+  if (typeof ctx.tenant === 'string') scopeToTenant(table, checked.key, checked.values, ctx.tenant)
   const write: IncomingWrite =
     m.op === 'delete'
       ? { op: 'delete', key: checked.key, hlc: m.hlc }
@@ -314,6 +310,7 @@ export async function applyBatch(
       conflict: count('conflict'),
       rejected: count('rejected'),
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      tenant: typeof ctx.tenant === 'string' ? ctx.tenant : undefined,
     })
     return { lastSeq: high, results: final }
   })

@@ -250,7 +250,8 @@ const BOOKKEEPING = [
   'CREATE TABLE IF NOT EXISTS _eddy_clients (client_id TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, owner TEXT)',
   `CREATE TABLE IF NOT EXISTS _eddy_sync_events (id INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT NOT NULL,
     received_at TEXT NOT NULL, mutations INTEGER NOT NULL, applied INTEGER NOT NULL, stale INTEGER NOT NULL,
-    duplicate INTEGER NOT NULL, conflict INTEGER NOT NULL, rejected INTEGER NOT NULL, duration_ms REAL NOT NULL)`,
+    duplicate INTEGER NOT NULL, conflict INTEGER NOT NULL, rejected INTEGER NOT NULL, duration_ms REAL NOT NULL,
+    tenant TEXT)`,
   'CREATE INDEX IF NOT EXISTS _eddy_sync_events_received ON _eddy_sync_events (received_at)',
   `CREATE TABLE IF NOT EXISTS _eddy_conflicts (id INTEGER PRIMARY KEY AUTOINCREMENT, table_name TEXT NOT NULL,
     key_json TEXT NOT NULL, stored_json TEXT, incoming_json TEXT, hlc TEXT NOT NULL, client_id TEXT NOT NULL,
@@ -410,7 +411,7 @@ class D1Tx implements WarehouseTx {
       this.db
         .prepare(
           `INSERT INTO _eddy_sync_events (client_id, received_at, mutations, applied, stale, duplicate, conflict,
-           rejected, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`,
+           rejected, duration_ms, tenant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`,
         )
         .bind(
           e.clientId,
@@ -422,6 +423,7 @@ class D1Tx implements WarehouseTx {
           e.conflict,
           e.rejected,
           e.durationMs,
+          e.tenant ?? null,
         ),
     )
   }
@@ -484,7 +486,7 @@ export function createD1Warehouse(
     await db.batch([...BOOKKEEPING, ...[...plans.values()].map((p) => p.create)].map((s) => db.prepare(s)))
     const addMissing = async (): Promise<void> => {
       // `PRAGMA table_info` is one of the PRAGMAs D1 documents as supported.
-      const tables = [...plans.values()].map((p) => p.table.name)
+      const tables = [...[...plans.values()].map((p) => p.table.name), '_eddy_sync_events']
       const listings = await db.batch<{ name: string }>(
         tables.map((t) => db.prepare(`PRAGMA table_info(${q(t)})`)),
       )
@@ -500,6 +502,9 @@ export function createD1Warehouse(
         if (p.merge && !have.has(`${p.table.name}._col_hlcs`))
           alters.push(`ALTER TABLE ${q(p.table.name)} ADD COLUMN _col_hlcs TEXT`)
       }
+      // the pushing caller's tenant (null: none), for a tenant admin's view of the audit trail
+      if (!have.has('_eddy_sync_events.tenant'))
+        alters.push('ALTER TABLE _eddy_sync_events ADD COLUMN tenant TEXT')
       const indexes = [...plans.values()].map(
         (p) => `CREATE INDEX IF NOT EXISTS ${q(`${p.table.name}__version`)} ON ${q(p.table.name)} (_version)`,
       )
@@ -595,14 +600,14 @@ export function createD1Warehouse(
     })
   }
 
-  async function events(limit: number): Promise<SyncEvent[]> {
+  async function events(limit: number, tenant?: string): Promise<SyncEvent[]> {
     const res = await guarded(() =>
       db
         .prepare(
           `SELECT id, client_id, received_at, mutations, applied, stale, duplicate, conflict, rejected, duration_ms
-           FROM _eddy_sync_events ORDER BY id DESC LIMIT ?1`,
+           FROM _eddy_sync_events ${tenant === undefined ? '' : 'WHERE tenant = ?2'} ORDER BY id DESC LIMIT ?1`,
         )
-        .bind(limit)
+        .bind(...(tenant === undefined ? [limit] : [limit, tenant]))
         .all<Record<string, unknown>>(),
     )
     return res.results.map((r) => syncEventFromRow(r, String(r.received_at)))

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DuckDBInstance } from '@duckdb/node-api'
 import { afterAll } from 'vitest'
 import { openDuckDbWarehouse } from './duckdb-warehouse.ts'
 import type { Warehouse } from './warehouse.ts'
@@ -20,10 +21,17 @@ describeWarehouse('duckdb', {
     paths.set(w, path)
     return w
   },
-  async reopen(previous, schema) {
+  async reopen(previous, schema, sql = []) {
     const path = paths.get(previous)
     if (path === undefined) throw new Error('not opened by this target')
     await previous.close()
+    if (sql.length > 0) {
+      const instance = await DuckDBInstance.create(path)
+      const conn = await instance.connect()
+      for (const s of sql) await conn.run(s)
+      conn.closeSync()
+      instance.closeSync()
+    }
     const w = await openDuckDbWarehouse({ schema, path })
     paths.set(w, path)
     return w

@@ -46,7 +46,9 @@ const BOOKKEEPING = [
   `CREATE TABLE IF NOT EXISTS _eddy_sync_events (id BIGINT PRIMARY KEY DEFAULT nextval('_eddy_event_ids'),
      client_id VARCHAR NOT NULL, received_at TIMESTAMP NOT NULL, mutations INTEGER NOT NULL, applied INTEGER NOT NULL,
      stale INTEGER NOT NULL, duplicate INTEGER NOT NULL, conflict INTEGER NOT NULL, rejected INTEGER NOT NULL,
-     duration_ms DOUBLE NOT NULL)`,
+     duration_ms DOUBLE NOT NULL, tenant VARCHAR)`,
+  // the pushing caller's tenant (null: none), for a tenant admin's view of the audit trail
+  `ALTER TABLE _eddy_sync_events ADD COLUMN IF NOT EXISTS tenant VARCHAR`,
   `CREATE SEQUENCE IF NOT EXISTS _eddy_conflict_ids`,
   `CREATE TABLE IF NOT EXISTS _eddy_conflicts (id BIGINT PRIMARY KEY DEFAULT nextval('_eddy_conflict_ids'),
      table_name VARCHAR NOT NULL, key_json VARCHAR NOT NULL, stored_json VARCHAR, incoming_json VARCHAR,
@@ -280,7 +282,7 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       async addEvent(e: NewEvent) {
         await writer.run(
           `INSERT INTO _eddy_sync_events (client_id, received_at, mutations, applied, stale, duplicate, conflict,
-             rejected, duration_ms) VALUES (?, CAST(? AS TIMESTAMP), ?, ?, ?, ?, ?, ?, ?)`,
+             rejected, duration_ms, tenant) VALUES (?, CAST(? AS TIMESTAMP), ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
             e.clientId,
             e.receivedAt,
@@ -291,6 +293,7 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
             e.conflict,
             e.rejected,
             e.durationMs,
+            e.tenant ?? null,
           ],
         )
       },
@@ -425,13 +428,14 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         return found.map((raw) => ({ key: keyOf(table, decodeRow(table, raw)), hlc: String(raw._hlc) }))
       })
     },
-    events(limit) {
+    events(limit, tenant) {
       return withReader(async (conn) => {
         const found = await rows(
           conn,
           `SELECT id, client_id, epoch_ms(received_at) AS received_at, mutations, applied, stale, duplicate,
-             conflict, rejected, duration_ms FROM _eddy_sync_events ORDER BY id DESC LIMIT ?`,
-          [limit],
+             conflict, rejected, duration_ms FROM _eddy_sync_events
+           ${tenant === undefined ? '' : 'WHERE tenant = ?'} ORDER BY id DESC LIMIT ?`,
+          tenant === undefined ? [limit] : [tenant, limit],
         )
         return found.map((r) => syncEventFromRow(r, new Date(Number(r.received_at)).toISOString()))
       })

@@ -85,7 +85,9 @@ const BOOKKEEPING = [
   `CREATE TABLE IF NOT EXISTS _eddy_sync_events (id BIGSERIAL PRIMARY KEY, client_id TEXT NOT NULL,
      received_at TIMESTAMPTZ NOT NULL, mutations INTEGER NOT NULL, applied INTEGER NOT NULL, stale INTEGER NOT NULL,
      duplicate INTEGER NOT NULL, conflict INTEGER NOT NULL, rejected INTEGER NOT NULL,
-     duration_ms DOUBLE PRECISION NOT NULL)`,
+     duration_ms DOUBLE PRECISION NOT NULL, tenant TEXT)`,
+  // the pushing caller's tenant (null: none), for a tenant admin's view of the audit trail
+  `ALTER TABLE _eddy_sync_events ADD COLUMN IF NOT EXISTS tenant TEXT`,
   `CREATE TABLE IF NOT EXISTS _eddy_conflicts (id BIGSERIAL PRIMARY KEY, table_name TEXT NOT NULL,
      key_json TEXT NOT NULL, stored_json TEXT, incoming_json TEXT, hlc TEXT NOT NULL, client_id TEXT NOT NULL,
      detected_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
@@ -367,7 +369,7 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
         await q(
           db,
           `INSERT INTO _eddy_sync_events (client_id, received_at, mutations, applied, stale, duplicate, conflict,
-             rejected, duration_ms) VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9)`,
+             rejected, duration_ms, tenant) VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9, $10)`,
           [
             e.clientId,
             e.receivedAt,
@@ -378,6 +380,7 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
             e.conflict,
             e.rejected,
             e.durationMs,
+            e.tenant ?? null,
           ],
         )
       },
@@ -494,14 +497,14 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
         return found.map((raw) => ({ key: keyOf(table, decodeRow(table, raw)), hlc: String(raw._hlc) }))
       })
     },
-    events(limit) {
+    events(limit, tenant) {
       return guard(async () => {
         const found = await q(
           sql,
           `SELECT id, client_id, floor(extract(epoch from received_at) * 1000)::float8 AS received_at, mutations,
              applied, stale, duplicate, conflict, rejected, duration_ms
-           FROM _eddy_sync_events ORDER BY id DESC LIMIT $1`,
-          [limit],
+           FROM _eddy_sync_events ${tenant === undefined ? '' : 'WHERE tenant = $2'} ORDER BY id DESC LIMIT $1`,
+          tenant === undefined ? [limit] : [limit, tenant],
         )
         return found.map((r) => syncEventFromRow(r, new Date(Number(r.received_at)).toISOString()))
       })

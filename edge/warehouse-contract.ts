@@ -17,8 +17,11 @@ import type { PulledChange, Warehouse } from './warehouse.ts'
 export interface ContractTarget {
   /** A fresh, empty store with this schema (the suite calls `migrate`). */
   open(schema: Schema): Promise<Warehouse>
-  /** Closes `previous` and opens the same store under `schema` (a grown schema), not yet migrated. */
-  reopen(previous: Warehouse, schema: Schema): Promise<Warehouse>
+  /**
+   * Closes `previous` and opens the same store under `schema` (a grown schema), not yet migrated.
+   * `sql` runs on the store directly in between, as an earlier version of Eddy would have left it.
+   */
+  reopen(previous: Warehouse, schema: Schema, sql?: readonly string[]): Promise<Warehouse>
 }
 
 /** The contract's schema: one table per strategy, every column type, a required column, a tenant column. */
@@ -688,6 +691,35 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
       expect((await w.events(1)).length).toBe(1)
     })
 
+    it('scopes the audit trail by the pushing tenant, in a store made before events had one too', async () => {
+      let store = await target.open(schema)
+      await store.migrate()
+      await applyBatch(store, { clientId: 'before', mutations: [] }, { now: Date.now, tenant: 'acme' })
+      store = await target.reopen(store, schema, ['ALTER TABLE _eddy_sync_events DROP COLUMN tenant'])
+      try {
+        await store.migrate()
+        await store.migrate()
+        for (const [clientId, tenant] of [
+          ['acme-1', 'acme'],
+          ['globex-1', 'globex'],
+          ['none-1', null],
+          ['open-1', undefined],
+          ['acme-2', 'acme'],
+        ] as const)
+          await applyBatch(store, { clientId, mutations: [] }, { now: Date.now, tenant })
+        const clients = async (tenant?: string): Promise<string[]> =>
+          (await store.events(100, tenant)).map((e) => e.clientId)
+        expect(await clients('acme')).toEqual(['acme-2', 'acme-1'])
+        expect(await clients('globex')).toEqual(['globex-1'])
+        expect(await clients('nobody')).toEqual([])
+        expect((await store.events(1, 'acme')).map((e) => e.clientId)).toEqual(['acme-2'])
+        // events recorded before the store knew tenants belong to no tenant: only an unscoped view has them
+        expect(await clients()).toEqual(['acme-2', 'open-1', 'none-1', 'globex-1', 'acme-1', 'before'])
+      } finally {
+        await store.close()
+      }
+    })
+
     it('scopes pull, digest and composite keys by tenant', async () => {
       const cl = client()
       const doc = `d${ids(1)[0]}`
@@ -719,6 +751,32 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
       expect(digest.filter((e) => e.key.doc === doc)).toEqual([
         { key: { org: 'globex', doc }, hlc: stamp(2, cl) },
       ])
+      // a tenant's tombstones reach that tenant's pulls only; its conflicts are listed for it only
+      await push(w, cl, [
+        { seq: 3, table: 'docs', op: 'delete', key: { org: 'acme', doc }, hlc: stamp(3, cl) },
+      ])
+      const pulled = async (tenant: string) =>
+        (await pullAll(w, [docs], all.last, 1000, tenant)).changes.map((c) => [c.key, c.row])
+      expect(await pulled('acme')).toEqual([[{ org: 'acme', doc }, null]])
+      expect(await pulled('globex')).toEqual([])
+      await w.write((tx) =>
+        tx.addConflicts(
+          (['acme', 'globex'] as const).map((org) => ({
+            table: 'docs',
+            key: { org, doc },
+            stored: null,
+            incoming: { org, doc, body: 'late' },
+            hlc: stamp(0, cl),
+            clientId: cl,
+          })),
+        ),
+      )
+      const listed = async (tenant?: string) =>
+        (await w.conflicts(tenant)).filter((c) => c.key.doc === doc).map((c) => c.key.org)
+      expect(await listed('acme')).toEqual(['acme'])
+      expect(await listed('globex')).toEqual(['globex'])
+      expect(await listed('initech')).toEqual([])
+      expect(await listed()).toEqual(['acme', 'globex'])
     })
 
     it('returns digest entries for live rows with their stamps', async () => {

@@ -40,6 +40,8 @@ export interface NewEvent {
   readonly conflict: number
   readonly rejected: number
   readonly durationMs: number
+  /** The pushing caller's tenant claim; absent for callers without one (or without auth). */
+  readonly tenant?: string | undefined
 }
 
 /** Operations inside one write transaction. */
@@ -127,8 +129,11 @@ export interface Warehouse {
   highWater?(): Promise<bigint>
   /** (key, hlc) of every live row of a table, for divergence digests. */
   digestEntries(table: Table, tenant?: string): Promise<Array<{ key: Row; hlc: string }>>
-  /** The audit trail, newest first. */
-  events(limit: number): Promise<SyncEvent[]>
+  /**
+   * The audit trail, newest first. With a tenant, only the events of pushes made by callers with
+   * that tenant claim; without one, every event.
+   */
+  events(limit: number, tenant?: string): Promise<SyncEvent[]>
   conflicts(tenant?: string): Promise<ConflictRecord[]>
   /** Removes a conflict record (inside resolution); false when no such id. */
   deleteConflict(id: string): Promise<boolean>

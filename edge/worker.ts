@@ -107,7 +107,7 @@ function mapSocketFailures(w: Warehouse): Warehouse {
     pull: wrap((req: PullRequest) => w.pull(req)),
     ...(w.highWater === undefined ? {} : { highWater: wrap(() => w.highWater?.() ?? Promise.resolve(0n)) }),
     digestEntries: wrap((table: Table, tenant?: string) => w.digestEntries(table, tenant)),
-    events: wrap((limit: number) => w.events(limit)),
+    events: wrap((...args: Parameters<Warehouse['events']>) => w.events(...args)),
     conflicts: wrap((tenant?: string) => w.conflicts(tenant)),
     deleteConflict: wrap((id: string) => w.deleteConflict(id)),
     health: wrap(() => w.health()),

@@ -149,7 +149,20 @@ tables:
     [
       'bad tenant',
       { tables: { t: { primaryKey: ['id'], tenantColumn: 'org', columns: { id: { type: 'text' } } } } },
-      /tenantColumn/,
+      /tables\.t\.tenantColumn: must name a declared column/,
+    ],
+    [
+      'tenant outside the key',
+      {
+        tables: {
+          t: {
+            primaryKey: ['id'],
+            tenantColumn: 'org',
+            columns: { id: { type: 'text' }, org: { type: 'text' } },
+          },
+        },
+      },
+      /^tables\.t\.tenantColumn: 'org' must be part of the primary key$/,
     ],
     ['no tables', { tables: {} }, /tables: must declare/],
   ]
@@ -163,6 +176,22 @@ tables:
     expect(errorOf(() => demoSchema.table('nope')).code).toBe('unknown_table')
     expect(errorOf(() => demoSchema.table('__proto__')).code).toBe('unknown_table')
     expect(errorOf(() => demoSchema.table('constructor')).code).toBe('unknown_table')
+  })
+
+  it('accepts a tenant column in the key and names the path of one outside it, in YAML too', () => {
+    const yaml = (key: string): string => `
+tables:
+  notes:
+    primary-key: ${key}
+    tenant-column: org
+    columns:
+      org: { type: text }
+      id: { type: integer }
+`
+    expect(loadSchemaYaml(yaml('[org, id]')).table('notes').tenantColumn).toBe('org')
+    const e = errorOf(() => loadSchemaYaml(yaml('[id]')))
+    expect(e.code).toBe('invalid_schema')
+    expect(e.message).toBe("tables.notes.tenantColumn: 'org' must be part of the primary key")
   })
 
   it('rejects invalid YAML with a clear error', () => {

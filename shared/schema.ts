@@ -62,7 +62,10 @@ export interface TableSpec {
   conflict?: ConflictStrategy
   /** Push results carry the stored row (SQL `RETURNING *`). */
   returnsData?: boolean
-  /** Scopes reads and writes by the caller's `tenant` claim. */
+  /**
+   * Scopes reads and writes by the caller's `tenant` claim. It must be one of the primary-key
+   * columns, so each tenant has its own key space and nothing tells one tenant another's keys.
+   */
   tenantColumn?: string
 }
 
@@ -311,6 +314,10 @@ function parseTable(name: string, spec: unknown, path: string): Table {
     if (typeof tenantColumn !== 'string' || !columnsByName.has(tenantColumn)) {
       fail(`${path}.tenantColumn`, 'must name a declared column')
     }
+    // Outside the key, every tenant would share one key space: a write to a key another tenant
+    // holds would have to be refused where a free key is accepted, telling the caller it exists.
+    if (!pkIn.includes(tenantColumn))
+      fail(`${path}.tenantColumn`, `'${tenantColumn}' must be part of the primary key`)
   }
   return {
     name,

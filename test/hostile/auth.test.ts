@@ -336,4 +336,28 @@ describe('tenants', () => {
     expect(ok.body).toMatchObject({ row: { tenant_id: 'A', id: 1, title: 'old' } })
     expect((await call(T.adminA, '/sync/events')).status).toBe(200)
   })
+
+  it("a tenant's admin reads only its own tenant's audit trail; an admin without a tenant reads all", async () => {
+    const root = await token({ sub: 'root', role: 'admin' })
+    // a push by a caller without a tenant claim belongs to no tenant
+    const drifter = await postAs(await token({ sub: 'drifter' }), '/sync/push', {
+      clientId: 'drifter-tab',
+      mutations: [],
+    })
+    expect(drifter.status).toBe(200)
+    await unchanged(async () => {
+      const events = async (tok: string): Promise<Answer & { clients: string[] }> => {
+        const a = await call(tok, '/sync/events?limit=1000')
+        expect(a.status).toBe(200)
+        const list = (a.body as { events: Array<{ clientId: string }> }).events
+        return { ...a, clients: [...new Set(list.map((e) => e.clientId))].sort() }
+      }
+      const a = await events(T.adminA)
+      const b = await events(T.adminB)
+      expect(a.clients).toEqual(['alice-tab'])
+      expect(b.clients).toEqual(['bob-tab'])
+      expect(JSON.stringify(b.body)).not.toContain('alice')
+      expect((await events(root)).clients).toEqual(['alice-tab', 'bob-tab', 'drifter-tab'])
+    })
+  })
 })

@@ -46,7 +46,7 @@ export async function openSnapshotWarehouse(schema: Schema): Promise<SnapshotWar
     write: (fn) => current.write(fn),
     pull: (req) => current.pull(req),
     digestEntries: (table, tenant) => current.digestEntries(table, tenant),
-    events: (limit) => current.events(limit),
+    events: (limit, tenant) => current.events(limit, tenant),
     conflicts: (tenant) => current.conflicts(tenant),
     deleteConflict: (id) => current.deleteConflict(id),
     health: () => current.health(),

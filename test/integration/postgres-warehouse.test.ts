@@ -31,10 +31,21 @@ describeWarehouse('postgres', {
     schemas.set(w, searchPath)
     return w
   },
-  async reopen(previous, schema) {
+  async reopen(previous, schema, statements = []) {
     const searchPath = schemas.get(previous)
     if (searchPath === undefined) throw new Error('not opened by this target')
     await previous.close()
+    if (statements.length > 0) {
+      const sql = postgres(url, { onnotice: () => {} })
+      try {
+        await sql.begin(async (tx) => {
+          await tx.unsafe(`SET LOCAL search_path TO "${searchPath}"`)
+          for (const s of statements) await tx.unsafe(s)
+        })
+      } finally {
+        await sql.end()
+      }
+    }
     const w = await openPostgresWarehouse({ schema, url, searchPath })
     schemas.set(w, searchPath)
     return w

@@ -29,10 +29,11 @@ describeWarehouse('d1', {
     databases.set(w, db)
     return w
   },
-  async reopen(previous, schema) {
+  async reopen(previous, schema, sql = []) {
     const db = databases.get(previous)
     if (db === undefined) throw new Error('not opened by this target')
     await previous.close()
+    for (const s of sql) await db.prepare(s).run()
     const w = createD1Warehouse(db, schema)
     databases.set(w, db)
     return w

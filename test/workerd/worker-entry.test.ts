@@ -359,6 +359,21 @@ describe('the Workers entry in workerd, on D1', () => {
     const admin = { authorization: `Bearer ${await token({ role: 'admin' })}` }
     const events = await call(secured, '/events', { headers: admin })
     expect((events.body.events as Json[])[0]).toMatchObject({ clientId: 'alice-1', applied: 1 })
+    // The audit trail is scoped like the data: a tenant's admin sees its own tenant's pushes only.
+    const acme = { authorization: `Bearer ${await token({ tenant: 'acme' })}` }
+    await call(secured, '/push', {
+      headers: acme,
+      body: { clientId: 'alice-acme', mutations: [order(randomUUID(), '3.00', 'alice-acme', 1)] },
+    })
+    const clients = async (claims: Json): Promise<unknown[]> => {
+      const r = await call(secured, '/events?limit=1000', {
+        headers: { authorization: `Bearer ${await token(claims)}` },
+      })
+      return [...new Set((r.body.events as Json[]).map((e) => e.clientId))]
+    }
+    expect(await clients({ role: 'admin', tenant: 'acme' })).toEqual(['alice-acme'])
+    expect(await clients({ role: 'admin', tenant: 'globex' })).toEqual([])
+    expect(await clients({ role: 'admin' })).toEqual(expect.arrayContaining(['alice-acme', 'alice-1']))
   })
   it('answers CORS preflights for the EDDY_CORS_ORIGINS allow-list only', async () => {
     const preflight = (origin: string) =>
