@@ -278,7 +278,8 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
         }),
         { numRuns: 12 },
       )
-    })
+      // property runs against a real store: generous on a busy machine (not a timing assertion)
+    }, 60_000)
 
     it('decides lww batches of full rows, stale writes, tombstones and partial upserts like the model', async () => {
       // Full-row lww upserts of keys written once per batch are decided by the store's hlc guard
@@ -347,13 +348,19 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
           }
           // a stale write changes nothing, so exactly the keys the model holds were pulled, each at its final stamp
           const after = await pullAll(w, [items], before.last)
-          const last = new Map(after.changes.map((c) => [canonicalKey(items, c.key), c.hlc]))
+          const mine = new Set(keys.map((key) => canonicalKey(items, key)))
+          const last = new Map(
+            after.changes
+              .map((c): [string, string] => [canonicalKey(items, c.key), c.hlc])
+              .filter(([k]) => mine.has(k)),
+          )
           expect(last.size).toBe(live)
           for (const [k, hlc] of last) expect(hlc).toBe(model.rows.get(`items:${k}`)?.hlc)
         }),
         { numRuns: 15 },
       )
-    })
+      // property runs against a real store: generous on a busy machine (not a timing assertion)
+    }, 60_000)
 
     it('answers duplicate for seq <= lastSeq and keeps lastSeq', async () => {
       const [a = 0, b = 0, c = 0] = ids(3)

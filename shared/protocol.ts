@@ -52,6 +52,62 @@ export const pushBody = v.strictObject({
 })
 export type PushBody = v.InferOutput<typeof pushBody>
 
+const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x)
+}
+
+function isName(x: unknown): boolean {
+  return typeof x === 'string' && x.length >= 1 && x.length <= 128
+}
+
+function isMutation(m: unknown): boolean {
+  if (!isObject(m)) return false
+  for (const k in m) {
+    if (!Object.hasOwn(m, k)) continue
+    if (
+      k !== 'seq' &&
+      k !== 'table' &&
+      k !== 'op' &&
+      k !== 'key' &&
+      k !== 'values' &&
+      k !== 'hlc' &&
+      k !== 'tx'
+    )
+      return false
+  }
+  const { seq, table, op, key, values, hlc, tx } = m
+  return (
+    typeof seq === 'number' &&
+    Number.isSafeInteger(seq) &&
+    seq >= 1 &&
+    isName(table) &&
+    (op === 'upsert' || op === 'delete') &&
+    isObject(key) &&
+    (values === undefined || isObject(values)) &&
+    typeof hlc === 'string' &&
+    hlc.length <= 90 &&
+    HLC_PATTERN.test(hlc) &&
+    (tx === undefined || isName(tx))
+  )
+}
+
+/**
+ * A fast check that `input` passes `pushBody` as it is (the same rules, written by hand: a 10,000-
+ * mutation envelope checks in a fraction of valibot's time). It only ever accepts what `pushBody`
+ * accepts, and then `input` is the parsed body; when it says no, parse with `pushBody` for the
+ * exact error.
+ */
+export function isPushBody(input: unknown): input is PushBody {
+  if (!isObject(input)) return false
+  for (const k in input) if (Object.hasOwn(input, k) && k !== 'clientId' && k !== 'mutations') return false
+  const { clientId: id, mutations } = input
+  if (typeof id !== 'string' || !CLIENT_ID.test(id) || !Array.isArray(mutations)) return false
+  for (const m of mutations) if (!isMutation(m)) return false
+  return true
+}
+
 export const PUSH_STATUSES = ['applied', 'stale', 'duplicate', 'conflict', 'rejected'] as const
 export type PushStatus = (typeof PUSH_STATUSES)[number]
 

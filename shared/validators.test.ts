@@ -1,7 +1,8 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { demoSchema } from '../demo/schema.ts'
 import { defineSchema } from './schema.ts'
-import { validateWrite } from './validators.ts'
+import { validateValue, validateWrite } from './validators.ts'
 
 const orders = demoSchema.table('orders')
 const ID = '3f2c1a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60'
@@ -133,5 +134,45 @@ describe('validateWrite', () => {
 
   it('allows null values (required is checked on the whole row)', () => {
     expect(validateWrite(orders, 'upsert', { order_id: ID }, { status: null }).errors).toEqual([])
+  })
+
+  it('canonicalises timestamps exactly as parsing and toISOString() do, in range or not', () => {
+    const col = typed.columnsByName.get('ts')
+    if (col === undefined) throw new Error('no ts column')
+    // the general rule: an ISO 8601 string, parsed, in years 1..9999, written back by toISOString()
+    const reference = (s: string): string | undefined => {
+      const d = new Date(s)
+      return Number.isNaN(d.getTime()) || d.getUTCFullYear() < 1 || d.getUTCFullYear() > 9999
+        ? undefined
+        : d.toISOString()
+    }
+    const pad = (n: number, w: number): string => String(n).padStart(w, '0')
+    const shaped = fc
+      .tuple(
+        fc.integer({ min: 0, max: 9999 }),
+        fc.integer({ min: 0, max: 13 }),
+        fc.integer({ min: 0, max: 32 }),
+        fc.integer({ min: 0, max: 25 }),
+        fc.integer({ min: 0, max: 61 }),
+        fc.integer({ min: 0, max: 61 }),
+        fc.integer({ min: 0, max: 999 }),
+      )
+      .map(
+        ([y, mo, d, h, mi, s, ms]) =>
+          `${pad(y, 4)}-${pad(mo, 2)}-${pad(d, 2)}T${pad(h, 2)}:${pad(mi, 2)}:${pad(s, 2)}.${pad(ms, 3)}Z`,
+      )
+    fc.assert(
+      fc.property(shaped, (s) => {
+        const r = validateValue(col, s)
+        const want = reference(s)
+        if (want === undefined) expect(r.errors.map((e) => e.field)).toEqual(['ts'])
+        else expect([r.errors, r.value]).toEqual([[], want])
+      }),
+      { numRuns: 3000 },
+    )
+    for (const s of ['2024-02-29T12:00:00.000Z', '2023-02-29T12:00:00.000Z', '1900-02-29T00:00:00.000Z']) {
+      const r = validateValue(col, s)
+      expect(r.errors.length === 0 ? r.value : undefined).toBe(reference(s))
+    }
   })
 })

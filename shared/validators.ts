@@ -35,6 +35,41 @@ function isValidDate(s: string): boolean {
   return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s
 }
 
+/** The number written by the ASCII digits `v[from..to)`, or -1 if any is not a digit. */
+function digitsAt(v: string, from: number, to: number): number {
+  let n = 0
+  for (let i = from; i < to; i++) {
+    const d = v.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return -1
+    n = n * 10 + d
+  }
+  return n
+}
+
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+/**
+ * Whether `v` is already an instant's canonical wire form, `YYYY-MM-DDTHH:MM:SS.mmmZ`, with every
+ * field in range (year 1 or later, a real day of the month, no hour 24, no leap second). For such a
+ * string the general check (parse, then `toISOString()`) gives `v` back, so it is skipped; any
+ * other string takes the general path.
+ */
+function isCanonicalInstant(v: string): boolean {
+  if (v.length !== 24 || v[23] !== 'Z' || v[4] !== '-' || v[7] !== '-' || v[10] !== 'T') return false
+  if (v[13] !== ':' || v[16] !== ':' || v[19] !== '.' || digitsAt(v, 20, 23) < 0) return false
+  const year = digitsAt(v, 0, 4)
+  const month = digitsAt(v, 5, 7)
+  const day = digitsAt(v, 8, 10)
+  if (year < 1 || month < 1 || month > 12 || day < 1) return false
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+  const days = month === 2 && leap ? 29 : (MONTH_DAYS[month - 1] ?? 0)
+  if (day > days) return false
+  const hour = digitsAt(v, 11, 13)
+  const minute = digitsAt(v, 14, 16)
+  const second = digitsAt(v, 17, 19)
+  return hour >= 0 && hour <= 23 && minute >= 0 && minute <= 59 && second >= 0 && second <= 59
+}
+
 function describe(v: unknown): string {
   const s = typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : String(v)
   return s
@@ -91,6 +126,7 @@ function checkType(col: Column, v: unknown): Checked {
       if (typeof v === 'string' && isValidDate(v)) return { ok: true, value: v }
       return bad(`must be a date YYYY-MM-DD, got ${describe(v)}`)
     case 'timestamp': {
+      if (typeof v === 'string' && isCanonicalInstant(v)) return { ok: true, value: v }
       if (typeof v !== 'string' || !TIMESTAMP.test(v))
         return bad(`must be an ISO 8601 timestamp, got ${describe(v)}`)
       const hasZone = /(Z|[+-]\d{2}(:?\d{2})?)$/.test(v)
