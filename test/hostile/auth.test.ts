@@ -1,6 +1,7 @@
 import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSyncApp } from '../../edge/app.ts'
+import { ARROW_STREAM } from '../../edge/arrow-pull.ts'
 import { bucketHashes, canonicalKey } from '../../shared/digest.ts'
 import { defineSchema } from '../../shared/schema.ts'
 import { type Answer, expectNothingApplied, expectTyped4xx, jsonInit, now, send, stamp } from './fixtures.ts'
@@ -53,7 +54,12 @@ const T: Record<'alice' | 'bob' | 'adminA' | 'adminB', string> = {
   adminB: '',
 }
 
+/** Requests sent after the setup: bad tokens, and tenant, admin and ownership probes (controls included). */
+let requests = 0
+let badTokens = 0
+
 const call = (tok: string | undefined, path: string, init: RequestInit = {}): Promise<Answer> => {
+  requests += 1
   const headers = new Headers(init.headers)
   if (tok !== undefined) headers.set('authorization', tok.includes(' ') ? tok : `Bearer ${tok}`)
   return send(app, path, { ...init, headers })
@@ -119,9 +125,13 @@ beforeAll(async () => {
     ],
   })
   expect(b.status).toBe(200)
+  requests = 0
 })
 
 afterAll(async () => {
+  console.log(
+    `auth: ${badTokens} requests with bad tokens (all 401), ${requests - badTokens} tenant, admin and ownership probes`,
+  )
   await snap.close()
 })
 
@@ -177,7 +187,7 @@ describe('tokens', () => {
         }
       }
     })
-    console.log(`auth: ${tried} requests with bad tokens, all 401`)
+    badTokens = tried
     // Health stays open; a good token still works (the refusals above were about the tokens).
     expect((await call(undefined, '/sync/health')).status).toBe(200)
     expect((await call(T.alice, '/sync/pull?tables=accounts')).status).toBe(200)
@@ -256,6 +266,17 @@ describe('tenants', () => {
           for (const c of (fromA.body as { changes: Array<{ key: { tenant_id: string } }> }).changes)
             expect(c.key.tenant_id).toBe('B')
       }
+      // The Arrow bulk form (the adapter's column reader): B's rows, none of A's, for B and B's admin.
+      for (const tok of [T.bob, T.adminB]) {
+        for (const query of ['tables=accounts', 'tables=accounts&resume=accounts,tickets']) {
+          const arrow = await call(tok, `/sync/pull?${query}`, { headers: { accept: ARROW_STREAM } })
+          expect(arrow.status).toBe(200)
+          expect(arrow.type).toBe(ARROW_STREAM)
+          expect(String(arrow.body)).toContain('b-own')
+          expect(String(arrow.body)).not.toContain('a-secret')
+          expect(String(arrow.body)).not.toContain('a-other')
+        }
+      }
       // Digest: B's buckets are exactly the hashes of B's own rows.
       const accounts = schema.table('accounts')
       const bRows = changes.map((c) => ({
@@ -314,10 +335,12 @@ describe('tenants', () => {
         403,
         'forbidden',
       )
-      expectTyped4xx(
-        await postAs(T.bob, `/sync/conflicts/${id}/resolve`, { keep: 'incoming' }),
-        403,
-        'forbidden',
+      const bobExisting = await postAs(T.bob, `/sync/conflicts/${id}/resolve`, { keep: 'incoming' })
+      expectTyped4xx(bobExisting, 403, 'forbidden')
+      // a non-admin learns nothing either: a conflict that does not exist answers the same
+      expect(await postAs(T.bob, '/sync/conflicts/987654/resolve', { keep: 'incoming' })).toEqual(bobExisting)
+      expect(await postAs(T.alice, '/sync/conflicts/987654/resolve', { keep: 'incoming' })).toEqual(
+        await postAs(T.alice, `/sync/conflicts/${id}/resolve`, { keep: 'incoming' }),
       )
       // B's admin: A's conflict answers exactly like one that does not exist.
       const foreign = await postAs(T.adminB, `/sync/conflicts/${id}/resolve`, { keep: 'incoming' })

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { openDuckDbWarehouse } from '../../edge/duckdb-warehouse.ts'
 import type { Warehouse } from '../../edge/warehouse.ts'
+import { must } from '../../shared/errors.ts'
 import type { Schema } from '../../shared/schema.ts'
 
 /**
@@ -45,6 +46,9 @@ export async function openSnapshotWarehouse(schema: Schema): Promise<SnapshotWar
     migrate: () => current.migrate(),
     write: (fn) => current.write(fn),
     pull: (req) => current.pull(req),
+    // the DuckDB adapter's own Arrow read path and resume cursor, not the fallback through `pull`
+    pullColumns: (req) => must(current.pullColumns, 'DuckDB pullColumns').call(current, req),
+    highWater: () => must(current.highWater, 'DuckDB highWater').call(current),
     digestEntries: (table, tenant) => current.digestEntries(table, tenant),
     events: (limit, tenant) => current.events(limit, tenant),
     conflicts: (tenant) => current.conflicts(tenant),
