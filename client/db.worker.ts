@@ -61,7 +61,7 @@ let stopFollowing: () => void = () => {}
  * announce each write on the profile's channel (`<name>:changes`, `{ type: 'write' }`), and this
  * worker re-applies queued outbox entries its cache lacks, then tells the page and re-runs live
  * queries. Online, the leader's push and the pull that follows would bring them too; offline this
- * is the only way. (Hybrid writes parked for their schedule are not in the queue yet.)
+ * is the only way. Hybrid writes parked for their schedule are replayed too (`Outbox.pendingMutations`).
  */
 function followOtherTabs(
   name: string,
@@ -78,7 +78,7 @@ function followOtherTabs(
   const follow = async (): Promise<void> => {
     do {
       again = false
-      const n = await replayOutbox(cache, schema, await outbox.peek(Number.MAX_SAFE_INTEGER))
+      const n = await replayOutbox(cache, schema, await outbox.pendingMutations())
       if (n > 0) {
         for (const table of tables) void onChange({ table, source: 'local' })
         for (const sub of subscriptions.values()) {
@@ -154,10 +154,11 @@ const api = {
         // the persisted cursor was saved by a memory-cache leader: it runs ahead of this file
         if (opened.persistence !== 'memory' && (await cursorOwner.takeForeign()))
           await openClientMeta(o.name).setCursor(undefined)
-        const pending = await outbox.peek(Number.MAX_SAFE_INTEGER)
+        const pending = await outbox.pendingMutations()
         // and a pending row the outbox does not hold was never acknowledged: drop it, pull afresh
-        if ((await dropOrphanWrites(opened.cache, schema, pending, await outbox.parkedTables())) > 0)
-          await openClientMeta(o.name).setCursor(undefined)
+        // (a memory cache has no cursor of its own: the persisted one describes the owner's file)
+        const dropped = await dropOrphanWrites(opened.cache, schema, pending)
+        if (dropped > 0 && opened.persistence !== 'memory') await openClientMeta(o.name).setCursor(undefined)
         await replayOutbox(opened.cache, schema, pending)
       } finally {
         outbox.close()

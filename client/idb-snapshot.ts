@@ -21,7 +21,8 @@ interface Snapshot {
   tables: Record<string, Uint8Array>
 }
 
-function shapeOf(tables: readonly Table[]): string {
+/** The tables and columns a snapshot or copy was taken with: one of another shape is not loaded. */
+export function shapeOf(tables: readonly Table[]): string {
   return JSON.stringify(
     tables.map((t) => [t.name, t.columns.map((c) => [c.name, c.type, c.precision, c.scale])]),
   )

@@ -1,6 +1,6 @@
-import type { Mutation } from '../shared/protocol.ts'
 import type { Row, Schema, Table } from '../shared/schema.ts'
 import type { LocalCache } from './cache.ts'
+import type { NewMutation } from './outbox.ts'
 
 /**
  * Finds and drops cache rows marked `_needs_sync` that no pending outbox mutation accounts for.
@@ -13,19 +13,17 @@ import type { LocalCache } from './cache.ts'
  * truth for these keys: the caller drops them and pulls from scratch.
  *
  * Reads each table's stored rows (tombstones included) from the DuckDB cache's layout: schema table
- * `t` is stored in `_eddy_t` (see `duckdb-cache.ts`). Tables in `skip` (parked hybrid writes, which
- * `pending` does not list) are left alone. Returns the number of rows dropped.
+ * `t` is stored in `_eddy_t` (see `duckdb-cache.ts`). `pending` must hold every unsettled mutation,
+ * parked hybrid writes included (`Outbox.pendingMutations`). Returns the number of rows dropped.
  */
 export async function dropOrphanWrites(
   cache: LocalCache,
   schema: Schema,
-  pending: readonly Mutation[],
-  skip: ReadonlySet<string>,
+  pending: readonly NewMutation[],
 ): Promise<number> {
   const stamps = new Set(pending.map((m) => `${m.table}\u0000${m.hlc}`))
   const orphans: Array<{ table: Table; key: Row; row: undefined }> = []
   for (const t of schema.tables.values()) {
-    if (skip.has(t.name)) continue
     const cols = t.primaryKey.map((c) => `"${c}"`).join(', ')
     const rows = await cache.query(`SELECT ${cols}, _hlc FROM "_eddy_${t.name}" WHERE _needs_sync`)
     for (const r of rows) {

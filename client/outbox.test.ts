@@ -68,6 +68,8 @@ describe('outbox', () => {
     expect(await o.pending()).toBe(2)
     expect((await o.peek(10)).map((m) => m.table)).toEqual(['orders'])
     expect(await o.parkedTables()).toEqual(new Set(['products']))
+    // what a cache must show: the queued writes and the parked ones
+    expect((await o.pendingMutations()).map((m) => m.table)).toEqual(['orders', 'products'])
     expect(await o.promote(new Set(['metrics']))).toBe(0)
     expect(await o.promote(new Set(['products']))).toBe(1)
     const batch = await o.peek(10)

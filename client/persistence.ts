@@ -1,6 +1,7 @@
 import type { AsyncDuckDB } from '@duckdb/duckdb-wasm'
 import type { Table } from '../shared/schema.ts'
 import type { LocalCache } from './cache.ts'
+import { copyFromOwner, serveCacheCopies } from './cache-copy.ts'
 import { opfsAvailable, startDuckDb } from './duckdb-bundle.ts'
 import { createDuckDbCache, type DuckDbCache } from './duckdb-cache.ts'
 import { openSnapshotStore } from './idb-snapshot.ts'
@@ -46,8 +47,9 @@ export function resolvePersistence(p: Persistence): ResolvedPersistence {
 /**
  * OPFS allows one open handle per file, so one worker per profile owns the database file: the
  * one holding the Web Lock `<name>:cache-file` (held until the cache closes, released by the
- * browser if the tab dies). Another tab of the profile gets an in-memory cache of its own; its
- * engine fills it by pulling, as it does for every non-leader tab.
+ * browser if the tab dies). Another tab of the profile gets an in-memory cache of its own, starting
+ * from a copy of the owner's rows (`cache-copy.ts`, so it shows the data offline too); its engine
+ * then keeps it up to date by pulling, as it does for every non-leader tab.
  */
 async function claimFile(name: string): Promise<(() => void) | undefined> {
   const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks
@@ -66,6 +68,8 @@ async function claimFile(name: string): Promise<(() => void) | undefined> {
 export async function openPersistentCache(opts: OpenCacheOptions): Promise<OpenedCache> {
   let persistence = resolvePersistence(opts.persistence)
   const release = persistence === 'memory' ? undefined : await claimFile(opts.name)
+  /** Another tab's worker owns the file: this one starts from that tab's copy. */
+  const secondary = persistence !== 'memory' && release === undefined
   if (release === undefined) persistence = 'memory'
   const db: AsyncDuckDB = await startDuckDb(
     persistence === 'opfs' ? `opfs://${opts.name}.duckdb` : ':memory:',
@@ -74,6 +78,8 @@ export async function openPersistentCache(opts: OpenCacheOptions): Promise<Opene
   await inner.init(opts.tables)
   const snapshots = persistence === 'idb' ? openSnapshotStore(opts.name) : undefined
   if (snapshots) await snapshots.restore(inner, opts.tables)
+  if (secondary) await copyFromOwner(opts.name, inner, opts.tables)
+  const stopServing = release === undefined ? () => {} : serveCacheCopies(opts.name, inner, opts.tables)
 
   const flushNow = async (): Promise<void> => {
     if (persistence === 'opfs') await inner.checkpoint()
@@ -119,6 +125,7 @@ export async function openPersistentCache(opts: OpenCacheOptions): Promise<Opene
     async close() {
       if (closed) return
       closed = true
+      stopServing()
       await flusher.now().catch(() => undefined)
       flusher.cancel()
       await inner.close()
