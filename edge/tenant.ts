@@ -14,11 +14,16 @@ export function rowTenant(table: Table, row: Row | null | undefined): string | u
   return v === null || v === undefined ? undefined : String(v)
 }
 
-/** Whether a conflict record is visible to the tenant (every record when no tenant is given). */
+/**
+ * Whether a conflict record is visible to the tenant (every record when no tenant is given). The
+ * key decides: the tenant column is part of every scoped table's key. A record whose key names no
+ * tenant, or whose table the schema no longer declares, is shown to no tenant (only to an admin
+ * without one).
+ */
 export function conflictInTenant(schema: Schema, c: ConflictRecord, tenant: string | undefined): boolean {
   if (tenant === undefined) return true
   const table = schema.tables.get(c.table)
-  if (table?.tenantColumn === undefined) return true
-  const owner = rowTenant(table, c.stored) ?? rowTenant(table, c.incoming) ?? rowTenant(table, c.key)
-  return owner === undefined || owner === tenant
+  if (table === undefined) return false
+  if (table.tenantColumn === undefined) return true
+  return rowTenant(table, c.key) === tenant
 }
