@@ -1,4 +1,10 @@
-import { type DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api'
+import {
+  type DuckDBConnection,
+  DuckDBInstance,
+  type DuckDBPreparedStatement,
+  type DuckDBResultReader,
+  type DuckDBValue,
+} from '@duckdb/node-api'
 import { canonicalKey } from '../shared/digest.ts'
 import { EddyError } from '../shared/errors.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
@@ -36,6 +42,9 @@ type RawRow = Record<string, unknown>
 
 /** Up to this many values, staged rows travel as statement parameters instead of a temp table. */
 const MAX_VALUES_PARAMS = 1000
+
+/** Prepared statements kept on the write connection (least recently used ones are dropped). */
+const MAX_PREPARED = 256
 
 /** Bookkeeping tables, shared by every schema. */
 const BOOKKEEPING = [
@@ -110,6 +119,33 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
     return reader.getRowObjectsJS() as RawRow[]
   }
 
+  /**
+   * The write path's parameterised statements, prepared once per text. `run(sql, params)` would
+   * extract, prepare and plan the statement on every call (three trips to DuckDB's threads before
+   * it runs); a small push runs several such statements, so a cached one saves most of its cost.
+   * Only ever used under the write mutex, so a statement's bind and run never interleave.
+   */
+  const prepared = new Map<string, DuckDBPreparedStatement>()
+  async function writeSql(sql: string, params: DuckDBValue[], cache = true): Promise<DuckDBResultReader> {
+    if (params.length === 0) return writer.runAndReadAll(sql)
+    if (!cache) return writer.runAndReadAll(sql, params)
+    let statement = prepared.get(sql)
+    if (statement === undefined) {
+      statement = await writer.prepare(sql)
+      if (prepared.size >= MAX_PREPARED) {
+        const [oldest, stale] = prepared.entries().next().value ?? []
+        if (oldest !== undefined) prepared.delete(oldest)
+        stale?.destroySync()
+      }
+    } else {
+      prepared.delete(sql)
+    }
+    prepared.set(sql, statement)
+    statement.clearBindings()
+    statement.bind(params)
+    return statement.runAndReadAll()
+  }
+
   async function withReader<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
     if (closed) throw new EddyError('warehouse_unavailable', 'the warehouse is closed')
     let conn: DuckDBConnection | undefined
@@ -131,7 +167,7 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
   async function source(
     columns: readonly string[],
     data: ReadonlyArray<ReadonlyArray<string | null>>,
-  ): Promise<{ from: string; params: DuckDBValue[]; done(): Promise<void> }> {
+  ): Promise<{ from: string; params: DuckDBValue[]; cache: boolean; done(): Promise<void> }> {
     const names = columns.map(quoteIdent).join(', ')
     if (data.length * columns.length <= MAX_VALUES_PARAMS) {
       const params: DuckDBValue[] = []
@@ -140,6 +176,7 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       return {
         from: `(VALUES ${data.map(() => tuple).join(', ')}) AS s(${names})`,
         params,
+        cache: true,
         done: async () => {},
       }
     }
@@ -160,6 +197,8 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
     return {
       from: `${name} AS s`,
       params: [],
+      // a fresh name every time: not worth a prepared statement
+      cache: false,
       done: () => writer.run(`DROP TABLE ${name}`).then(() => undefined),
     }
   }
@@ -212,28 +251,26 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
          ON CONFLICT (${table.primaryKey.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates.join(', ')}${guard}`
       let written: number[] = []
       if (report) {
-        const reader = await writer.runAndReadAll(
-          `${sql} RETURNING CAST(_version - ${first.toString()} AS INTEGER)`,
-          src.params,
-        )
-        written = (reader.getColumnsJS()[0] ?? []).map(Number)
+        // the statement text stays the same from push to push (it is prepared once): offsets in JS
+        const reader = await writeSql(`${sql} RETURNING _version`, src.params, src.cache)
+        written = (reader.getColumnsJS()[0] ?? []).map((x) => Number(BigInt(String(x)) - first))
       } else {
-        await writer.run(sql, src.params)
+        await writeSql(sql, src.params, src.cache)
       }
       await src.done()
       version = v
-      await writer.run(`UPDATE _eddy_meta SET value = ? WHERE name = 'version'`, [v])
+      await writeSql(`UPDATE _eddy_meta SET value = ? WHERE name = 'version'`, [v])
       return written
     }
     return {
       async client(clientId) {
-        const r = await rows(writer, 'SELECT last_seq, owner FROM _eddy_clients WHERE client_id = ?', [
-          clientId,
-        ])
+        const r = (
+          await writeSql('SELECT last_seq, owner FROM _eddy_clients WHERE client_id = ?', [clientId])
+        ).getRowObjectsJS() as RawRow[]
         return clientFromRow(r[0])
       },
       async setLastSeq(clientId, seq, owner) {
-        await writer.run(
+        await writeSql(
           `INSERT INTO _eddy_clients VALUES (?, ?, ?) ON CONFLICT (client_id) DO UPDATE
            SET last_seq = excluded.last_seq, owner = coalesce(_eddy_clients.owner, excluded.owner)`,
           [clientId, seq, owner ?? null],
@@ -250,11 +287,13 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         const on = pk
           .map((c) => `t.${quoteIdent(c.name)} = CAST(s.${quoteIdent(c.name)} AS ${sqlType(c, 'duckdb')})`)
           .join(' AND ')
-        const found = await rows(
-          writer,
-          `SELECT ${selectList(table, 'duckdb', 't')} FROM ${quoteIdent(table.name)} t JOIN ${src.from} ON ${on}`,
-          src.params,
-        )
+        const found = (
+          await writeSql(
+            `SELECT ${selectList(table, 'duckdb', 't')} FROM ${quoteIdent(table.name)} t JOIN ${src.from} ON ${on}`,
+            src.params,
+            src.cache,
+          )
+        ).getRowObjectsJS() as RawRow[]
         await src.done()
         for (const raw of found) {
           const row = storedRowOf(table, raw)
@@ -272,7 +311,7 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       },
       async addConflicts(conflicts: readonly NewConflict[]) {
         for (const c of conflicts) {
-          await writer.run(
+          await writeSql(
             `INSERT INTO _eddy_conflicts (table_name, key_json, stored_json, incoming_json, hlc, client_id, detected_at)
              VALUES (?, ?, ?, ?, ?, ?, now())`,
             [c.table, JSON.stringify(c.key), toJson(c.stored), toJson(c.incoming), c.hlc, c.clientId],
@@ -280,7 +319,7 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         }
       },
       async addEvent(e: NewEvent) {
-        await writer.run(
+        await writeSql(
           `INSERT INTO _eddy_sync_events (client_id, received_at, mutations, applied, stale, duplicate, conflict,
              rejected, duration_ms, tenant) VALUES (?, CAST(? AS TIMESTAMP), ?, ?, ?, ?, ?, ?, ?, ?)`,
           [
