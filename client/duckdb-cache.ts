@@ -26,6 +26,10 @@ export interface DuckDbCacheOptions {
   persistent?: boolean
   /** Batches larger than this go through an Arrow staging table rather than a VALUES list. */
   stagingThreshold?: number
+  /** Local writes wait this long without a new one before their batch starts (default 25 ms)... */
+  localBatchQuietMs?: number
+  /** ... and at most this long after the first (default 250 ms); any other operation starts them at once. */
+  localBatchMaxMs?: number
 }
 
 export interface DuckDbCache extends LocalCache {
@@ -110,14 +114,19 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
   const threshold = opts.stagingThreshold ?? 256
   const conn: AsyncDuckDBConnection = await db.connect()
   const serialQueue = serial()
+  const quietMs = opts.localBatchQuietMs ?? 25
+  const maxWaitMs = opts.localBatchMaxMs ?? 250
   /**
-   * Local writes waiting for their turn at the end of the queue: a later `applyLocal` joins them
-   * (one transaction, one upsert per table) as long as nothing else was queued after them, so a
-   * burst of acknowledged writes costs one cache transaction, and every call still takes effect in
-   * call order.
+   * Local writes waiting at the end of the queue: a later `applyLocal` joins them (one transaction,
+   * one upsert per table) as long as nothing else was queued after them. The batch starts after
+   * `quietMs` without a new write (at most `maxWaitMs` after its first), or at once when any other
+   * operation is queued behind it: a read never waits for the quiet time, and a stream of
+   * acknowledged writes costs a few cache transactions rather than one each, which would compete
+   * with the outbox commits (CPU, disk) that the acknowledgements wait for.
    */
-  let openBatch: { writes: LocalWrite[]; done: Promise<void> } | undefined
+  let openBatch: { writes: LocalWrite[]; done: Promise<void>; go(): void; touch(): void } | undefined
   const queue = <T>(task: () => Promise<T>): Promise<T> => {
+    openBatch?.go()
     openBatch = undefined
     return serialQueue(task)
   }
@@ -349,10 +358,26 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
     applyLocal(writes: readonly LocalWrite[]) {
       if (openBatch !== undefined) {
         for (const w of writes) openBatch.writes.push(w)
+        openBatch.touch()
         return openBatch.done
       }
       const batch: LocalWrite[] = [...writes]
-      const done = queue(() => {
+      const firstAt = Date.now()
+      let timer: ReturnType<typeof setTimeout> | undefined
+      let go: () => void = () => {}
+      const ready = new Promise<void>((resolve) => {
+        go = () => {
+          if (timer !== undefined) clearTimeout(timer)
+          resolve()
+        }
+      })
+      const touch = (): void => {
+        if (timer !== undefined) clearTimeout(timer)
+        timer = setTimeout(go, Math.max(0, Math.min(quietMs, firstAt + maxWaitMs - Date.now())))
+      }
+      touch()
+      const done = queue(async () => {
+        await ready
         if (openBatch?.writes === batch) openBatch = undefined
         return inTransaction('write', async () => {
           const byTable = new Map<Table, LocalWrite[]>()
@@ -373,7 +398,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
           }
         })
       })
-      openBatch = { writes: batch, done }
+      openBatch = { writes: batch, done, go: () => go(), touch }
       return done
     },
 

@@ -121,17 +121,26 @@ export function openOutbox(dbName: string): Outbox {
   return {
     async add(muts, { park }) {
       if (muts.length === 0) return { id: 0, parked: park, seqs: [] }
+      const hlc = maxHlc(muts)
+      // Two round trips to IndexedDB (read the counters, then write everything at once): the
+      // acknowledgement of a write waits for this transaction, so each sequential request counts.
       return db.transaction('rw', [db.queue, db.parked, db.meta], async () => {
-        await bump('pending', muts.length)
-        const hlc = maxHlc(muts)
+        const [seqRow, pendingRow] = await db.meta.bulkGet(['seq', 'pending'])
+        const pending: MetaRow = { k: 'pending', v: (pendingRow?.v ?? 0) + muts.length }
         if (park) {
           const tables = [...new Set(muts.map((m) => m.table))]
-          const id = await db.parked.add({ tables, hlc, muts: [...muts] })
+          const [id] = await Promise.all([
+            db.parked.add({ tables, hlc, muts: [...muts] }),
+            db.meta.put(pending),
+          ])
           return { id, parked: true, seqs: [] }
         }
-        const first = await allocateRange(muts.length)
+        const first = (seqRow?.v ?? 0) + 1
         const seqd = muts.map((m, i) => ({ ...m, seq: first + i }))
-        await db.queue.add({ id: first, hlc, muts: seqd })
+        await Promise.all([
+          db.queue.add({ id: first, hlc, muts: seqd }),
+          db.meta.bulkPut([{ k: 'seq', v: first + muts.length - 1 }, pending]),
+        ])
         return { id: first, parked: false, seqs: seqd.map((m) => m.seq) }
       })
     },

@@ -37,14 +37,20 @@ export async function eddyOpen(name: string, persistence: Persistence = 'opfs'):
   return eddy.persistence
 }
 
-/** `n` write-back puts, one after another; each resolves once the outbox entry is durable. */
-export function eddyWriteAck(prefix: number, n: number): Promise<number[]> {
+/**
+ * `n` write-back puts, one after another; each resolves once the outbox entry is durable. The cache
+ * takes the rows behind the acknowledgements: before returning, untimed, the round waits until the
+ * cache holds them and is checkpointed, so that work does not run during the next store's turn.
+ */
+export async function eddyWriteAck(prefix: number, n: number): Promise<number[]> {
   const rows = orderRows(prefix, n)
   const e = live()
-  return timeEach(n, (i) => e.put('orders', rows[i] as Row))
+  const ms = await timeEach(n, (i) => e.put('orders', rows[i] as Row))
+  await e.flush()
+  return ms
 }
 
-/** One transaction of `n` puts (one tx group, one outbox record). */
+/** One transaction of `n` puts (one tx group, one outbox record); settles the cache untimed after. */
 export async function eddyBulk(prefix: number, n: number): Promise<number> {
   const rows = orderRows(prefix, n)
   const e = live()
@@ -53,6 +59,7 @@ export async function eddyBulk(prefix: number, n: number): Promise<number> {
       for (const r of rows) tx.put('orders', r)
     }),
   )
+  await e.flush()
   return ms
 }
 
