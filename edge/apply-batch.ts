@@ -53,6 +53,21 @@ function shown(r: StoredRow | undefined): Row | null {
   return r === undefined || r.deleted ? null : r.values
 }
 
+/** The mutations' positions in seq order (stable for equal seqs; no sort when already in order). */
+function seqOrder(mutations: readonly Mutation[]): number[] {
+  const order = new Array<number>(mutations.length)
+  let sorted = true
+  let last = Number.NEGATIVE_INFINITY
+  for (let i = 0; i < mutations.length; i++) {
+    order[i] = i
+    const seq = mutations[i]?.seq ?? 0
+    if (seq < last) sorted = false
+    last = seq
+  }
+  if (!sorted) order.sort((a, b) => (mutations[a]?.seq ?? 0) - (mutations[b]?.seq ?? 0))
+  return order
+}
+
 function rejected(seq: number, error: FieldError): PushResult {
   return { seq, status: 'rejected', error: { code: error.code, message: error.message, field: error.field } }
 }
@@ -124,14 +139,16 @@ export async function applyBatch(
       throw forbidden(`clientId ${clientId} belongs to another user`)
     }
     const results: Array<PushResult | undefined> = new Array(body.mutations.length)
-    const order = body.mutations.map((m, index) => ({ m, index })).sort((a, b) => a.m.seq - b.m.seq)
+    const { mutations } = body
+    const order = seqOrder(mutations)
 
     // 1. Per-mutation checks that need no stored row.
     let high = lastSeq
     const prepared: Prepared[] = []
     const aborted = new Set<string>()
     const now = ctx.now()
-    for (const { m, index } of order) {
+    for (const index of order) {
+      const m = must(mutations[index], 'mutation')
       if (m.seq <= high) {
         results[index] = { seq: m.seq, status: 'duplicate' }
         continue
@@ -184,11 +201,11 @@ export async function applyBatch(
 
     // 3. Reconcile in seq order against an in-memory image, folding repeated keys. When a tx
     // group turns out to be rejected, start over without it: the others must not see its writes.
-    let outcomes = new Map<number, { outcome: Outcome; before: StoredRow | undefined }>()
+    let outcomes: Array<{ outcome: Outcome; before: StoredRow | undefined } | undefined> = []
     const causes = new Map<number, FieldError>()
     let image = new Map<string, Map<string, StoredRow>>()
     for (;;) {
-      outcomes = new Map()
+      outcomes = new Array(mutations.length)
       image = new Map([...stored].map(([t, rows]) => [t, new Map(rows)]))
       let restart = false
       for (const p of prepared) {
@@ -203,8 +220,9 @@ export async function applyBatch(
           restart = true
           break
         }
-        if (outcome.status === 'applied') rows.set(p.keyText, outcome.row)
-        outcomes.set(p.index, { outcome, before })
+        // a direct key is written once in the batch: nothing later reads its image
+        if (outcome.status === 'applied' && !direct.has(p)) rows.set(p.keyText, outcome.row)
+        outcomes[p.index] = { outcome, before }
       }
       if (!restart) break
     }
@@ -228,7 +246,7 @@ export async function applyBatch(
         )
         continue
       }
-      const done = outcomes.get(index)
+      const done = outcomes[index]
       if (done === undefined) throw new EddyError('internal', `no outcome for seq ${seq}`)
       const { outcome, before } = done
       switch (outcome.status) {

@@ -39,4 +39,19 @@ describe('digest', () => {
     const t = { primaryKey: ['a', 'b'] } as unknown as Parameters<typeof canonicalKey>[0]
     expect(canonicalKey(t, { b: 2n, a: 9007199254740993n })).toBe('["9007199254740993",2]')
   })
+
+  it('writes a one-column key exactly as the general form (a one-element JSON array)', () => {
+    const one = { primaryKey: ['k'] } as unknown as Parameters<typeof canonicalKey>[0]
+    const general = (v: unknown): string =>
+      JSON.stringify([
+        typeof v === 'bigint' ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : (v ?? null),
+      ])
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue(), fc.bigInt(), fc.constant(undefined), fc.string()), (v) => {
+        expect(canonicalKey(one, { k: v })).toBe(general(v))
+      }),
+      { numRuns: 500 },
+    )
+    expect(canonicalKey(one, {})).toBe('[null]')
+  })
 })

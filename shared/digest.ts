@@ -8,16 +8,16 @@ export const DEFAULT_BUCKETS = 64
 
 /** A key's canonical text: its primary-key values in key order, as JSON (numbers past 2^53 as strings). */
 export function canonicalKey(table: Table, key: Row): string {
-  return JSON.stringify(
-    table.primaryKey.map((k) => {
-      const v = key[k]
-      return typeof v === 'bigint'
-        ? Number.isSafeInteger(Number(v))
-          ? Number(v)
-          : v.toString()
-        : (v ?? null)
-    }),
-  )
+  const pk = table.primaryKey
+  // one column (the common case): the same text without building an array
+  if (pk.length === 1) return `[${JSON.stringify(keyPart(key[pk[0] ?? ''])) ?? 'null'}]`
+  const parts = new Array<unknown>(pk.length)
+  for (let i = 0; i < pk.length; i++) parts[i] = keyPart(key[pk[i] ?? ''])
+  return JSON.stringify(parts)
+}
+
+function keyPart(v: unknown): unknown {
+  return typeof v === 'bigint' ? (Number.isSafeInteger(Number(v)) ? Number(v) : v.toString()) : (v ?? null)
 }
 
 /** 32-bit FNV-1a over UTF-16 code units, with a seed so two independent hashes can be taken. */
