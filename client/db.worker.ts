@@ -127,6 +127,30 @@ async function withStatus<T>(p: Promise<T>): Promise<Stamped<T>> {
   return { value, status: live().status(), seq: statusSeq }
 }
 
+/**
+ * Events for the page leave after the current task: the reply to the call that caused them goes
+ * first (a write's acknowledgement does not queue behind its own notifications on the way to the
+ * page), and a burst of them costs one message per kind and tick. `latest` keeps only the newest
+ * (status snapshots: the seq is taken when it leaves, and the page drops anything older than the
+ * reply it already has); `all` keeps every event, in order.
+ */
+function toPageLater<E>(send: (e: E) => void, keep: 'latest' | 'all'): (e: E) => void {
+  let waiting: E[] = []
+  return (e) => {
+    if (keep === 'latest' && waiting.length > 0) {
+      waiting[0] = e
+      return
+    }
+    waiting.push(e)
+    if (waiting.length > 1) return
+    setTimeout(() => {
+      const out = waiting
+      waiting = []
+      for (const x of out) send(x)
+    }, 0)
+  }
+}
+
 function live(): Engine {
   if (engine === undefined) throw new EddyError('closed', 'the Eddy worker is not open')
   return engine
@@ -177,7 +201,10 @@ const api = {
       opened = undefined
       throw e
     }
-    engine.on('status', (s) => void onStatus(s, ++statusSeq))
+    engine.on(
+      'status',
+      toPageLater((s: Status) => void onStatus(s, ++statusSeq), 'latest'),
+    )
     if (opened.persistence === 'memory') {
       const owner = openCursorOwner(o.name)
       const mark = (s: Status): void => {
@@ -186,7 +213,10 @@ const api = {
       mark(engine.status())
       engine.on('status', mark)
     }
-    engine.on('change', (e) => void onChange(e))
+    engine.on(
+      'change',
+      toPageLater((e: ChangeEvent) => void onChange(e), 'all'),
+    )
     stopFollowing = followOtherTabs(o.name, opened.cache, schema, onChange, engine.instanceId)
     return {
       clientId: engine.clientId,

@@ -46,6 +46,29 @@ describe('outbox', () => {
     expect(await o.pending()).toBe(1)
   })
 
+  it('keeps seqs unique and increasing and counts every write when two tabs share it', async () => {
+    const name = `outbox-test-${crypto.randomUUID()}`
+    const [a, b] = [open(name), open(name)]
+    const seqs: number[] = []
+    seqs.push(...(await a.add([mut(1), mut(2)], { park: false })).seqs)
+    seqs.push(...(await a.add([mut(3)], { park: false })).seqs) // a trusts its own counters now
+    // the other tab takes seqs without queueing anything (a write-through write)...
+    const { first } = await b.allocate(2)
+    seqs.push(first, first + 1)
+    // ...and queues and parks writes, so a's counters are stale
+    seqs.push(...(await b.add([mut(4)], { park: false })).seqs)
+    await b.add([mut(5, 'products')], { park: true })
+    seqs.push(...(await a.add([mut(6)], { park: false })).seqs)
+    await a.add([mut(7, 'products')], { park: true })
+    seqs.push(...(await a.add([mut(8), mut(9)], { park: false })).seqs)
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y))
+    expect(new Set(seqs).size).toBe(seqs.length)
+    expect(await a.pending()).toBe(9)
+    expect(await b.pending()).toBe(9)
+    expect((await b.peek(100)).map((m) => m.values?.v)).toEqual([1, 2, 3, 4, 6, 8, 9])
+    expect((await a.pendingMutations()).map((m) => m.values?.v)).toEqual([1, 2, 3, 4, 6, 8, 9, 5, 7])
+  })
+
   it('files rejected writes and removes them from the queue in the same step', async () => {
     const o = open()
     const [s1 = 0, s2 = 0] = (await o.add([mut(1, 'orders', 't'), mut(2, 'orders', 't')], { park: false }))

@@ -92,6 +92,11 @@ function openDb(name: string) {
   dexie.version(1).stores({ queue: 'id', parked: '++id', rejected: 'seq', meta: 'k', owner: 'k' })
   return {
     transaction: dexie.transaction.bind(dexie),
+    /** The native connection, opened if need be (the add fast path speaks IndexedDB directly). */
+    async native(): Promise<IDBDatabase> {
+      if (!dexie.isOpen()) await dexie.open()
+      return dexie.backendDB()
+    },
     close: () => dexie.close(),
     queue: dexie.table<QueuedGroup, number>('queue'),
     parked: dexie.table<ParkedGroup, number>('parked'),
@@ -104,8 +109,17 @@ function openDb(name: string) {
 export function openOutbox(dbName: string): Outbox {
   const db = openDb(`${dbName}-outbox`)
 
+  /**
+   * The counters as this outbox last wrote them. An add trusts them: it reads the stored counters
+   * and writes the group and the new counters in one round trip to IndexedDB, then aborts (nothing
+   * written) if the stored counters differ, because another tab wrote meanwhile, and takes the
+   * read-then-write path. Every other change of the counters forgets them.
+   */
+  let known: { seq: number; pending: number } | undefined
+
   const readMeta = async (k: MetaRow['k']): Promise<number> => (await db.meta.get(k))?.v ?? 0
   const bump = async (k: MetaRow['k'], by: number): Promise<number> => {
+    known = undefined
     const v = (await readMeta(k)) + by
     await db.meta.put({ k, v })
     return v
@@ -118,31 +132,89 @@ export function openOutbox(dbName: string): Outbox {
     return last - n + 1
   }
 
+  /** The trusting add, in native IndexedDB: requests run in the order they are made. */
+  async function addTrusting(
+    k: { seq: number; pending: number },
+    muts: readonly NewMutation[],
+    hlc: string,
+    tables: readonly string[],
+    park: boolean,
+  ): Promise<StoredGroup | 'stale'> {
+    const idb = await db.native()
+    return new Promise((resolve, reject) => {
+      const tx = idb.transaction(['queue', 'parked', 'meta'], 'readwrite', { durability: 'strict' })
+      let stale = false
+      let group: StoredGroup | undefined
+      const counters = { seq: k.seq, pending: k.pending + muts.length }
+      tx.oncomplete = () => {
+        known = counters
+        resolve(group ?? 'stale')
+      }
+      tx.onabort = () =>
+        stale ? resolve('stale') : reject(tx.error ?? new DOMException('aborted', 'AbortError'))
+      try {
+        const meta = tx.objectStore('meta')
+        const reads = [meta.get('seq'), meta.get('pending')] as const
+        const check = (): void => {
+          if (reads.some((r) => r.readyState !== 'done')) return
+          const [seq, pending] = reads.map((r) => (r.result as MetaRow | undefined)?.v ?? 0)
+          if (seq !== k.seq || pending !== k.pending) {
+            stale = true
+            tx.abort()
+          }
+        }
+        for (const r of reads) r.onsuccess = check
+        if (park) {
+          const req = tx.objectStore('parked').add({ tables: [...tables], hlc, muts: [...muts] })
+          req.onsuccess = () => {
+            group = { id: Number(req.result), parked: true, seqs: [] }
+          }
+        } else {
+          const first = k.seq + 1
+          const seqd = muts.map((m, i) => ({ ...m, seq: first + i }))
+          tx.objectStore('queue').add({ id: first, hlc, muts: seqd })
+          counters.seq = first + muts.length - 1
+          meta.put({ k: 'seq', v: counters.seq })
+          group = { id: first, parked: false, seqs: seqd.map((m) => m.seq) }
+        }
+        meta.put({ k: 'pending', v: counters.pending })
+      } catch (e) {
+        tx.abort()
+        reject(e)
+      }
+    })
+  }
+
   return {
     async add(muts, { park }) {
       if (muts.length === 0) return { id: 0, parked: park, seqs: [] }
       const hlc = maxHlc(muts)
-      // Two round trips to IndexedDB (read the counters, then write everything at once): the
-      // acknowledgement of a write waits for this transaction, so each sequential request counts.
-      return db.transaction('rw', [db.queue, db.parked, db.meta], async () => {
+      const tables = [...new Set(muts.map((m) => m.table))]
+      if (known !== undefined) {
+        const fast = await addTrusting(known, muts, hlc, tables, park).catch(() => 'stale' as const)
+        if (fast !== 'stale') return fast
+      }
+      const out = await db.transaction('rw', [db.queue, db.parked, db.meta], async () => {
         const [seqRow, pendingRow] = await db.meta.bulkGet(['seq', 'pending'])
-        const pending: MetaRow = { k: 'pending', v: (pendingRow?.v ?? 0) + muts.length }
+        const pending = (pendingRow?.v ?? 0) + muts.length
+        let seq = seqRow?.v ?? 0
+        let group: StoredGroup
         if (park) {
-          const tables = [...new Set(muts.map((m) => m.table))]
-          const [id] = await Promise.all([
-            db.parked.add({ tables, hlc, muts: [...muts] }),
-            db.meta.put(pending),
-          ])
-          return { id, parked: true, seqs: [] }
+          const id = await db.parked.add({ tables, hlc, muts: [...muts] })
+          group = { id, parked: true, seqs: [] }
+        } else {
+          const first = seq + 1
+          const seqd = muts.map((m, i) => ({ ...m, seq: first + i }))
+          await db.queue.add({ id: first, hlc, muts: seqd })
+          seq = first + muts.length - 1
+          await db.meta.put({ k: 'seq', v: seq })
+          group = { id: first, parked: false, seqs: seqd.map((m) => m.seq) }
         }
-        const first = (seqRow?.v ?? 0) + 1
-        const seqd = muts.map((m, i) => ({ ...m, seq: first + i }))
-        await Promise.all([
-          db.queue.add({ id: first, hlc, muts: seqd }),
-          db.meta.bulkPut([{ k: 'seq', v: first + muts.length - 1 }, pending]),
-        ])
-        return { id: first, parked: false, seqs: seqd.map((m) => m.seq) }
+        await db.meta.put({ k: 'pending', v: pending })
+        return { group, counters: { seq, pending } }
       })
+      known = out.counters
+      return out.group
     },
 
     async discard(group) {
