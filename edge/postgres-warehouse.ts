@@ -86,8 +86,6 @@ const BOOKKEEPING = [
      received_at TIMESTAMPTZ NOT NULL, mutations INTEGER NOT NULL, applied INTEGER NOT NULL, stale INTEGER NOT NULL,
      duplicate INTEGER NOT NULL, conflict INTEGER NOT NULL, rejected INTEGER NOT NULL,
      duration_ms DOUBLE PRECISION NOT NULL, tenant TEXT)`,
-  // the pushing caller's tenant (null: none), for a tenant admin's view of the audit trail
-  `ALTER TABLE _eddy_sync_events ADD COLUMN IF NOT EXISTS tenant TEXT`,
   `CREATE TABLE IF NOT EXISTS _eddy_conflicts (id BIGSERIAL PRIMARY KEY, table_name TEXT NOT NULL,
      key_json TEXT NOT NULL, stored_json TEXT, incoming_json TEXT, hlc TEXT NOT NULL, client_id TEXT NOT NULL,
      detected_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
@@ -403,6 +401,14 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
     async migrate() {
       await locked(async (db) => {
         for (const text of BOOKKEEPING) await q(db, text)
+        // The pushing caller's tenant (null: none), for a tenant admin's view of the audit trail. Looked
+        // up first: ALTER takes an exclusive lock on the audit table even when the column exists.
+        const tenantColumn = await q(
+          db,
+          `SELECT 1 FROM information_schema.columns
+           WHERE table_schema = current_schema() AND table_name = '_eddy_sync_events' AND column_name = 'tenant'`,
+        )
+        if (tenantColumn.length === 0) await q(db, 'ALTER TABLE _eddy_sync_events ADD COLUMN tenant TEXT')
         for (const table of schema.tables.values()) {
           const cols = [
             ...table.columns.map((c) => `${quoteIdent(c.name)} ${sqlType(c, 'postgres')}`),
