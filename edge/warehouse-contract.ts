@@ -623,7 +623,8 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
         )
         for (const [k, row] of stored) expect(seen.get(`${t.name}:${k}`), `${t.name} ${k}`).toBe(row.hlc)
       }
-    })
+      // a busy puller against three writers: generous on a busy machine (not a timing assertion)
+    }, 60_000)
 
     it('records manual conflicts, lists and deletes them', async () => {
       const [a = 0] = ids(1)
@@ -818,6 +819,65 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
       expect((await readAll(w, items, [{ id: a }])).size).toBe(0)
       expect(await w.write((tx) => tx.client(cl)).then((c) => c.lastSeq)).toBe(0)
       expect((await pullAll(w, [items], before)).changes).toEqual([])
+    })
+
+    it('applies concurrent pushes each on its own: duplicates by seq, and a failing push fails alone', async () => {
+      const up = (cl: string, seq: number, id: number): Mutation => ({
+        seq,
+        table: 'items',
+        op: 'upsert',
+        key: { id },
+        values: { name: `${cl}-${seq}` },
+        hlc: stamp(seq, cl),
+      })
+      const owned = client()
+      await applyBatch(w, { clientId: owned, mutations: [] }, { now: Date.now, subject: 'alice' })
+      const [a = 0, b = 0, c = 0, d = 0] = ids(4)
+      const same = client()
+      const others = [client(), client(), client()]
+      const before = await w.events(1000)
+      // all at once: pushes that arrive while one is being written may share its successor's transaction
+      const settled = await Promise.allSettled([
+        applyBatch(w, { clientId: others[0] ?? '', mutations: [up('o0', 1, a)] }, { now: Date.now }),
+        applyBatch(w, { clientId: same, mutations: [up(same, 1, b), up(same, 2, c)] }, { now: Date.now }),
+        applyBatch(
+          w,
+          { clientId: owned, mutations: [up(owned, 1, d)] },
+          { now: Date.now, subject: 'mallory' },
+        ),
+        applyBatch(w, { clientId: same, mutations: [up(same, 1, b), up(same, 2, c)] }, { now: Date.now }),
+        applyBatch(w, { clientId: others[1] ?? '', mutations: [up('o1', 1, a)] }, { now: Date.now }),
+        applyBatch(w, { clientId: others[2] ?? '', mutations: [] }, { now: Date.now }),
+      ])
+      const [o0, s1, bad, s2, o1, o2] = settled
+      expect(bad?.status).toBe('rejected')
+      expect(bad?.status === 'rejected' ? (bad.reason as { code?: string }).code : undefined).toBe(
+        'forbidden',
+      )
+      const ok = (r: PromiseSettledResult<PushResponse> | undefined): PushResponse => {
+        if (r?.status !== 'fulfilled')
+          throw new Error(`push failed: ${String(r?.status === 'rejected' && r.reason)}`)
+        return r.value
+      }
+      expect(ok(o0).results.map((r) => r.status)).toEqual(['applied'])
+      // the second push of `a` has the later stamp (seq 1 of o1 vs o0: same wall, node decides)
+      expect(ok(o1).results).toHaveLength(1)
+      expect(ok(o2)).toEqual({ lastSeq: 0, results: [] })
+      // the same client's two identical pushes: one applies, the other sees duplicates
+      const both = [ok(s1), ok(s2)].map((r) => r.results.map((x) => x.status))
+      expect(both).toContainEqual(['applied', 'applied'])
+      expect(both).toContainEqual(['duplicate', 'duplicate'])
+      expect(ok(s1).lastSeq).toBe(2)
+      expect(ok(s2).lastSeq).toBe(2)
+      const stored = await readAll(w, items, [{ id: b }, { id: c }, { id: d }])
+      expect(stored.get(canonicalKey(items, { id: b }))?.values.name).toBe(`${same}-1`)
+      expect(stored.get(canonicalKey(items, { id: c }))?.values.name).toBe(`${same}-2`)
+      // the refused push wrote nothing, not even its lastSeq
+      expect(stored.has(canonicalKey(items, { id: d }))).toBe(false)
+      expect(await w.write((tx) => tx.client(owned))).toEqual({ lastSeq: 0, owner: 'alice' })
+      // one audit event per successful push, none for the refused one
+      const after = await w.events(1000)
+      expect(after.length - before.length).toBe(5)
     })
 
     it('records the owner of a client once', async () => {
