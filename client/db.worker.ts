@@ -6,6 +6,7 @@ import type { LocalCache } from './cache.ts'
 import { openClientMeta } from './client-meta.ts'
 import { installErrorTransfer } from './comlink-errors.ts'
 import { openCursorOwner } from './cursor-owner.ts'
+import { prestartDuckDb } from './duckdb-bundle.ts'
 import { type ChangeEvent, createEngine, type Engine, type Status } from './engine.ts'
 import { dropOrphanWrites } from './orphan-writes.ts'
 import { openOutbox } from './outbox.ts'
@@ -44,6 +45,10 @@ export interface WorkerOpened {
   seq: number
   persistence: ResolvedPersistence
 }
+
+// DuckDB starts (its worker, the wasm compile) as soon as this worker loads, before `open` says
+// which file to open: on a reload that is most of the time to the first query.
+prestartDuckDb()
 
 let engine: Engine | undefined
 let opened: OpenedCache | undefined
@@ -165,20 +170,29 @@ const api = {
   ): Promise<WorkerOpened> {
     if (engine !== undefined) throw new EddyError('invalid_config', 'the Eddy worker is already open')
     const schema = defineSchema(o.spec)
-    opened = await openPersistentCache({
-      name: o.name,
-      persistence: o.persistence,
-      tables: [...schema.tables.values()],
-    })
+    // Start-up overlaps its two halves: the outbox's IndexedDB is read while DuckDB starts and
+    // opens its file (the slow half). Writes acknowledged before a reload are in the outbox even
+    // if the cache lost them.
+    const outbox = openOutbox(o.name)
+    const queued = outbox.pendingMutations()
+    queued.catch(() => undefined) // awaited below, once the cache is open
     try {
-      // writes acknowledged before a reload are in the outbox even if the cache lost them
-      const outbox = openOutbox(o.name)
+      opened = await openPersistentCache({
+        name: o.name,
+        persistence: o.persistence,
+        tables: [...schema.tables.values()],
+      })
+    } catch (e) {
+      outbox.close()
+      throw e
+    }
+    try {
       const cursorOwner = openCursorOwner(o.name)
       try {
+        const pending = await queued
         // the persisted cursor was saved by a memory-cache leader: it runs ahead of this file
         if (opened.persistence !== 'memory' && (await cursorOwner.takeForeign()))
           await openClientMeta(o.name).setCursor(undefined)
-        const pending = await outbox.pendingMutations()
         // and a pending row the outbox does not hold was never acknowledged: drop it, pull afresh
         // (a memory cache has no cursor of its own: the persisted one describes the owner's file)
         const dropped = await dropOrphanWrites(opened.cache, schema, pending)

@@ -7,14 +7,41 @@ import ehWasmUrl from '@duckdb/duckdb-wasm/dist/duckdb-eh.wasm?url'
  * are Vite `?url` assets served with the app: nothing comes from a CDN, so it starts offline.
  *
  * `path` is `:memory:` or an `opfs://` file. OPFS allows one open handle per file: a second opener
- * fails, which the caller must handle (see `client/persistence.ts`).
+ * fails, which the caller must handle (see `client/persistence.ts`). The first start after
+ * `prestartDuckDb` takes the instance already under way.
  */
 export async function startDuckDb(path: string): Promise<AsyncDuckDB> {
+  const started = prestarted ?? instantiateDuckDb()
+  prestarted = undefined
+  const db = await started
+  try {
+    await db.open({ path, accessMode: DuckDBAccessMode.READ_WRITE })
+    return db
+  } catch (e) {
+    await db.terminate().catch(() => undefined)
+    throw e
+  }
+}
+
+let prestarted: Promise<AsyncDuckDB> | undefined
+
+/**
+ * Begins DuckDB's slow half (its worker, fetching and compiling the wasm) before the caller knows
+ * which file to open: the next `startDuckDb` in this context continues from it. A failed start
+ * surfaces there.
+ */
+export function prestartDuckDb(): void {
+  if (prestarted !== undefined) return
+  prestarted = instantiateDuckDb()
+  prestarted.catch(() => undefined)
+}
+
+/** DuckDB's worker and its compiled wasm, no database open yet (the slow part of a start). */
+async function instantiateDuckDb(): Promise<AsyncDuckDB> {
   const worker = new Worker(ehWorkerUrl)
   const db = new AsyncDuckDB(new VoidLogger(), worker)
   try {
     await db.instantiate(ehWasmUrl)
-    await db.open({ path, accessMode: DuckDBAccessMode.READ_WRITE })
     return db
   } catch (e) {
     await db.terminate().catch(() => undefined)

@@ -346,6 +346,44 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
     }
   }
 
+  /**
+   * Moves a staged Arrow page into a table's physical table (inside the caller's transaction). An
+   * empty table (nothing stored, so nothing pending) takes the page's live rows in one plain
+   * INSERT: no per-row conflict check, and no tombstones, which would only be deleted again. A
+   * table that holds rows takes the upsert, where a pending local write is never overwritten by an
+   * older pulled row, and tombstones delete.
+   */
+  async function loadStaged(t: Table, name: string): Promise<number> {
+    const target = ident(physical(t))
+    const stagedCols = new Set(
+      (
+        await run(`SELECT column_name FROM information_schema.columns WHERE table_name = ${literal(name)}`)
+      ).map((r) => String(r.column_name)),
+    )
+    if (!stagedCols.has('_hlc'))
+      throw new EddyError('protocol', `Arrow load of '${t.name}' has no _hlc column`)
+    const cols = t.columns.filter((c) => stagedCols.has(c.name))
+    const hasDeleted = stagedCols.has('_deleted')
+    const deleted = hasDeleted ? 'CAST(s._deleted AS BOOLEAN)' : 'false'
+    const insert = `INSERT INTO ${target} (${[...cols.map((c) => ident(c.name)), '_hlc', '_deleted', '_needs_sync', '_synced_at'].join(', ')})
+       SELECT ${[...cols.map((c) => castCol(c)), 'CAST(s._hlc AS VARCHAR)', deleted, 'false', 'CAST(now() AS TIMESTAMP)'].join(', ')}
+       FROM ${ident(name)} AS s`
+    const count = (res: Row[]): number => Number(res[0]?.Count ?? res[0]?.count ?? 0)
+    const empty = (await run(`SELECT count(*) AS n FROM (SELECT 1 FROM ${target} LIMIT 1)`))[0]?.n === 0
+    if (empty) return count(await run(hasDeleted ? `${insert} WHERE NOT ${deleted}` : insert))
+    const res = await run(
+      `${insert} ON CONFLICT DO UPDATE SET ${[
+        ...cols.filter((c) => !c.primaryKey).map((c) => `${ident(c.name)} = excluded.${ident(c.name)}`),
+        '_hlc = excluded._hlc',
+        '_deleted = excluded._deleted',
+        '_needs_sync = false',
+        '_synced_at = excluded._synced_at',
+      ].join(', ')} WHERE excluded._hlc >= ${target}._hlc OR NOT ${target}._needs_sync`,
+    )
+    await dropSyncedTombstones(t)
+    return count(res)
+  }
+
   const cache: DuckDbCache = {
     init,
 
@@ -502,39 +540,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
           const name = `_eddy_stage_${++stageSeq}`
           await conn.insertArrowFromIPCStream(ipc, { name, create: true })
           try {
-            const target = ident(physical(t))
-            const staged = new Set(
-              (
-                await run(
-                  `SELECT column_name FROM information_schema.columns WHERE table_name = ${literal(name)}`,
-                )
-              ).map((r) => String(r.column_name)),
-            )
-            if (!staged.has('_hlc'))
-              throw new EddyError('protocol', `Arrow load of '${t.name}' has no _hlc column`)
-            const cols = t.columns.filter((c) => staged.has(c.name))
-            const deleted = staged.has('_deleted') ? 'CAST(s._deleted AS BOOLEAN)' : 'false'
-            const insert = `INSERT INTO ${target} (${[...cols.map((c) => ident(c.name)), '_hlc', '_deleted', '_needs_sync', '_synced_at'].join(', ')})
-               SELECT ${[...cols.map((c) => castCol(c)), 'CAST(s._hlc AS VARCHAR)', deleted, 'false', 'CAST(now() AS TIMESTAMP)'].join(', ')}
-               FROM ${ident(name)} AS s`
-            const empty =
-              (await run(`SELECT count(*) AS n FROM (SELECT 1 FROM ${target} LIMIT 1)`))[0]?.n === 0
-            // first hydration: a plain insert (an upsert costs an index probe and update per row)
-            const res = empty
-              ? await run(insert)
-              : await run(
-                  `${insert} ON CONFLICT DO UPDATE SET ${[
-                    ...cols
-                      .filter((c) => !c.primaryKey)
-                      .map((c) => `${ident(c.name)} = excluded.${ident(c.name)}`),
-                    '_hlc = excluded._hlc',
-                    '_deleted = excluded._deleted',
-                    '_needs_sync = false',
-                    '_synced_at = excluded._synced_at',
-                  ].join(', ')} WHERE excluded._hlc >= ${target}._hlc OR NOT ${target}._needs_sync`,
-                )
-            await dropSyncedTombstones(t)
-            return Number(res[0]?.Count ?? res[0]?.count ?? 0)
+            return await loadStaged(t, name)
           } finally {
             await conn.query(`DROP TABLE IF EXISTS ${ident(name)}`)
           }

@@ -73,7 +73,10 @@ export async function openPersistentCache(opts: OpenCacheOptions): Promise<Opene
   if (release === undefined) persistence = 'memory'
   const db: AsyncDuckDB = await startDuckDb(
     persistence === 'opfs' ? `opfs://${opts.name}.duckdb` : ':memory:',
-  )
+  ).catch((e: unknown) => {
+    release?.()
+    throw e
+  })
   const inner: DuckDbCache = await createDuckDbCache({ db, persistent: persistence === 'opfs' })
   await inner.init(opts.tables)
   const snapshots = persistence === 'idb' ? openSnapshotStore(opts.name) : undefined

@@ -381,6 +381,85 @@ describe('DuckDB-WASM cache', () => {
     expect(out[1]).toEqual([{ n: 0 }])
   })
 
+  it('loads a first Arrow page into an empty table without its tombstones; later, local writes still win', async () => {
+    const out = await page.evaluate(async () => {
+      const { lab } = window
+      const cache = await lab.openCache()
+      const t = lab.demoSchema.table('orders')
+      const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`
+      const hlc = (n: number) => `0017950000000${String(n).padStart(2, '0')}:00000:server`
+      const row = (n: number, status: string) => ({
+        order_id: id(n),
+        customer_id: n,
+        total_amount: `${n}.00`,
+        status,
+        created_at: '2026-01-01T00:00:00.000Z',
+      })
+      const change = (n: number, at: number, status: string | null) => ({
+        table: 'orders',
+        key: { order_id: id(n) },
+        row: status === null ? null : row(n, status),
+        hlc: hlc(at),
+        version: BigInt(at),
+      })
+      const read = () =>
+        cache.query(
+          `SELECT order_id, status, _hlc, _needs_sync, _deleted FROM _eddy_orders ORDER BY order_id`,
+        )
+      // the empty table takes the live rows only: a tombstone has nothing to delete
+      const loaded = await cache.loadArrow(
+        t,
+        lab.changesIpc(t, [change(1, 10, 'paid'), change(2, 11, null), change(3, 12, 'paid')]),
+      )
+      const first = await read()
+      // a local write, then an older pulled version of the same row (JSON, then Arrow): the write wins
+      await cache.applyLocal([{ table: t, key: { order_id: id(1) }, row: row(1, 'mine'), hlc: hlc(50) }])
+      await cache.applyRemote([change(1, 20, 'older')], lab.demoSchema.tables)
+      await cache.loadArrow(t, lab.changesIpc(t, [change(1, 30, 'older'), change(3, 31, null)]))
+      const second = await read()
+      // a newer pulled version replaces it
+      await cache.loadArrow(t, lab.changesIpc(t, [change(1, 60, 'newer')]))
+      const third = await read()
+      await cache.close()
+      return { loaded, first, second, third }
+    })
+    expect(out.loaded).toBe(2)
+    expect(out.first).toEqual([
+      {
+        order_id: '00000000-0000-4000-8000-000000000001',
+        status: 'paid',
+        _hlc: '001795000000010:00000:server',
+        _needs_sync: false,
+        _deleted: false,
+      },
+      {
+        order_id: '00000000-0000-4000-8000-000000000003',
+        status: 'paid',
+        _hlc: '001795000000012:00000:server',
+        _needs_sync: false,
+        _deleted: false,
+      },
+    ])
+    expect(out.second).toEqual([
+      {
+        order_id: '00000000-0000-4000-8000-000000000001',
+        status: 'mine',
+        _hlc: '001795000000050:00000:server',
+        _needs_sync: true,
+        _deleted: false,
+      },
+    ])
+    expect(out.third).toEqual([
+      {
+        order_id: '00000000-0000-4000-8000-000000000001',
+        status: 'newer',
+        _hlc: '001795000000060:00000:server',
+        _needs_sync: false,
+        _deleted: false,
+      },
+    ])
+  })
+
   it('hydrates 100k pulled rows through Arrow and reports digest entries of live rows', async () => {
     const out = await page.evaluate(async () => {
       const { lab } = window

@@ -4,6 +4,7 @@ import { createDuckDbCache, type DuckDbCache } from '../../../client/duckdb-cach
 import { openPersistentCache, type Persistence } from '../../../client/persistence.ts'
 import { CACHE_CONTRACT } from '../../../client/testing/cache-contract.ts'
 import { demoSchema } from '../../../demo/schema.ts'
+import { changesToArrow } from '../../../edge/arrow-pull.ts'
 import { defineSchema } from '../../../shared/schema.ts'
 
 /**
@@ -103,6 +104,8 @@ async function runContract(name: string): Promise<string> {
 
 const lab = {
   runContract,
+  /** Pulled changes as the edge's Arrow page (typed columns, `_hlc`, `_deleted`). */
+  changesIpc: changesToArrow,
   openCache,
   openCacheFor,
   openPersistent,
