@@ -1,6 +1,6 @@
 /// <reference lib="webworker" />
 import { expose, type ProxyMarked } from 'comlink'
-import { EddyError } from '../shared/errors.ts'
+import { EddyError, isEddyError } from '../shared/errors.ts'
 import { defineSchema, type Row, type Schema, type SchemaSpec } from '../shared/schema.ts'
 import type { LocalCache } from './cache.ts'
 import { openClientMeta } from './client-meta.ts'
@@ -197,7 +197,11 @@ const api = {
         // (a memory cache has no cursor of its own: the persisted one describes the owner's file)
         const dropped = await dropOrphanWrites(opened.cache, schema, pending)
         if (dropped > 0 && opened.persistence !== 'memory') await openClientMeta(o.name).setCursor(undefined)
-        await replayOutbox(opened.cache, schema, pending)
+        // A cache too full to take them must not keep the app from opening: the outbox still holds
+        // (and pushes) them, and the pull after the push brings them into the cache.
+        await replayOutbox(opened.cache, schema, pending).catch((e: unknown) => {
+          if (!isEddyError(e, 'quota')) throw e
+        })
       } finally {
         outbox.close()
       }

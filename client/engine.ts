@@ -571,6 +571,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     try {
       await queued
     } catch (e) {
+      // refused before the commit, for want of space (storage-space.ts)
+      if (isEddyError(e, 'quota')) throw e
       if (isQuotaError(e))
         throw new EddyError('quota', 'storage quota exceeded: the write was not saved', { cause: e })
       throw new EddyError('internal', `the outbox could not store the write: ${String(e)}`, { cause: e })

@@ -2,6 +2,7 @@ import { Dexie } from 'dexie'
 import { must } from '../shared/errors.ts'
 import type { Mutation } from '../shared/protocol.ts'
 import type { RejectedWrite } from './engine.ts'
+import { createSpaceGuard, type SpaceGuard } from './storage-space.ts'
 
 /** A mutation before the outbox gives it its seq. */
 export type NewMutation = Omit<Mutation, 'seq'>
@@ -106,7 +107,8 @@ function openDb(name: string) {
   }
 }
 
-export function openOutbox(dbName: string): Outbox {
+/** `space` refuses a group that would not fit in the storage quota (default: the browser's estimate). */
+export function openOutbox(dbName: string, space: SpaceGuard = createSpaceGuard()): Outbox {
   const db = openDb(`${dbName}-outbox`)
 
   /**
@@ -188,6 +190,7 @@ export function openOutbox(dbName: string): Outbox {
   return {
     async add(muts, { park }) {
       if (muts.length === 0) return { id: 0, parked: park, seqs: [] }
+      await space.admit(muts)
       const hlc = maxHlc(muts)
       const tables = [...new Set(muts.map((m) => m.table))]
       if (known !== undefined) {

@@ -1,7 +1,9 @@
 import { Float64, Int32, Table, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow'
 import { startDuckDb } from '../../../client/duckdb-bundle.ts'
 import { createDuckDbCache, type DuckDbCache } from '../../../client/duckdb-cache.ts'
+import { openOutbox } from '../../../client/outbox.ts'
 import { openPersistentCache, type Persistence } from '../../../client/persistence.ts'
+import { createSpaceGuard } from '../../../client/storage-space.ts'
 import { CACHE_CONTRACT } from '../../../client/testing/cache-contract.ts'
 import { demoSchema } from '../../../demo/schema.ts'
 import { changesToArrow } from '../../../edge/arrow-pull.ts'
@@ -113,6 +115,8 @@ const lab = {
   rawInsertMs,
   demoSchema,
   defineSchema,
+  openOutbox,
+  createSpaceGuard,
 }
 declare global {
   interface Window {
