@@ -107,7 +107,7 @@ function openDb(name: string) {
   }
 }
 
-/** `space` refuses a group that would not fit in the storage quota (default: the browser's estimate). */
+/** `space` refuses a large group that would not fit in the storage quota (default: the OPFS probe, see storage-space.ts). */
 export function openOutbox(dbName: string, space: SpaceGuard = createSpaceGuard()): Outbox {
   const db = openDb(`${dbName}-outbox`)
 
