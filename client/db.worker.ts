@@ -189,7 +189,9 @@ const api = {
     try {
       const cursorOwner = openCursorOwner(o.name)
       try {
-        const pending = await queued
+        // A memory cache may start from the owner tab's copy (cache-copy.ts), taken after `queued`
+        // was read: a write acknowledged in between is in the copy, so read the outbox again.
+        const pending = opened.persistence === 'memory' ? await outbox.pendingMutations() : await queued
         // the persisted cursor was saved by a memory-cache leader: it runs ahead of this file
         if (opened.persistence !== 'memory' && (await cursorOwner.takeForeign()))
           await openClientMeta(o.name).setCursor(undefined)
