@@ -342,12 +342,8 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
   })
 
   app.get(`${base}/conflicts`, async (c) => {
-    const scope = scopeOf(c)
-    const list = await warehouse.conflicts(tenantOnly(scope))
-    return c.json({
-      conflicts:
-        scope === null ? list.filter((x) => schema.tables.get(x.table)?.tenantColumn === undefined) : list,
-    })
+    // scoped like pull: a tenant sees its rows' conflicts and those its callers caused on shared tables
+    return c.json({ conflicts: await warehouse.conflicts(scopeOf(c)) })
   })
 
   app.post(`${base}/conflicts/:id/resolve`, async (c) => {

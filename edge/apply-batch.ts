@@ -393,6 +393,7 @@ async function applyIn(
           incoming: p.write.op === 'delete' ? null : { ...p.write.values, ...p.write.key },
           hlc: p.write.hlc,
           clientId,
+          tenant: typeof ctx.tenant === 'string' ? ctx.tenant : undefined,
         })
         results[index] = table.returnsData
           ? { seq, status: 'conflict', row: shown(outcome.stored) }

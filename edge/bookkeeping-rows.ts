@@ -39,6 +39,11 @@ export function conflictFromRow(r: Record<string, unknown>, detectedAt: string):
   }
 }
 
+/** The `tenant` column of a bookkeeping row: the pushing caller's tenant claim, if it had one. */
+export function pushedByOf(r: Record<string, unknown>): string | undefined {
+  return r.tenant === null || r.tenant === undefined ? undefined : String(r.tenant)
+}
+
 /** One `_eddy_clients` row (or none, for a client never seen): its lastSeq and owner. */
 export function clientFromRow(r: Record<string, unknown> | null | undefined): {
   lastSeq: number

@@ -4,7 +4,7 @@ import { EddyError, isEddyError } from '../shared/errors.ts'
 import type { ConflictRecord, SyncEvent } from '../shared/protocol.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import type { Column, Row, Schema, Table } from '../shared/schema.ts'
-import { clientFromRow, conflictFromRow, syncEventFromRow } from './bookkeeping-rows.ts'
+import { clientFromRow, conflictFromRow, pushedByOf, syncEventFromRow } from './bookkeeping-rows.ts'
 import { conflictInTenant } from './tenant.ts'
 import type {
   NewConflict,
@@ -255,7 +255,7 @@ const BOOKKEEPING = [
   'CREATE INDEX IF NOT EXISTS _eddy_sync_events_received ON _eddy_sync_events (received_at)',
   `CREATE TABLE IF NOT EXISTS _eddy_conflicts (id INTEGER PRIMARY KEY AUTOINCREMENT, table_name TEXT NOT NULL,
     key_json TEXT NOT NULL, stored_json TEXT, incoming_json TEXT, hlc TEXT NOT NULL, client_id TEXT NOT NULL,
-    detected_at TEXT NOT NULL)`,
+    detected_at TEXT NOT NULL, tenant TEXT)`,
   // The optimistic-concurrency guard (see the file comment): a batch whose expected generation is no
   // longer the stored one inserts 0 here, the CHECK fails and the batch aborts.
   `CREATE TABLE IF NOT EXISTS _eddy_guard (ok INTEGER NOT NULL CONSTRAINT ${CONCURRENT_WRITE} CHECK (ok = 1))`,
@@ -391,14 +391,17 @@ class D1Tx implements WarehouseTx {
       c.incoming === null ? null : JSON.stringify(c.incoming),
       c.hlc,
       c.clientId,
+      c.tenant ?? null,
     ]
     for (const json of chunked(conflicts, encode)) {
       this.statements.push(
         this.db
           .prepare(
-            `INSERT INTO _eddy_conflicts (table_name, key_json, stored_json, incoming_json, hlc, client_id, detected_at)
+            `INSERT INTO _eddy_conflicts (table_name, key_json, stored_json, incoming_json, hlc, client_id, detected_at,
+               tenant)
              SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'),
-               json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), json_extract(j.value, '$[5]'), ?2
+               json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), json_extract(j.value, '$[5]'), ?2,
+               json_extract(j.value, '$[6]')
              FROM json_each(?1) AS j ORDER BY j.key`,
           )
           .bind(json, detectedAt),
@@ -486,7 +489,7 @@ export function createD1Warehouse(
     await db.batch([...BOOKKEEPING, ...[...plans.values()].map((p) => p.create)].map((s) => db.prepare(s)))
     const addMissing = async (): Promise<void> => {
       // `PRAGMA table_info` is one of the PRAGMAs D1 documents as supported.
-      const tables = [...[...plans.values()].map((p) => p.table.name), '_eddy_sync_events']
+      const tables = [...[...plans.values()].map((p) => p.table.name), '_eddy_sync_events', '_eddy_conflicts']
       const listings = await db.batch<{ name: string }>(
         tables.map((t) => db.prepare(`PRAGMA table_info(${q(t)})`)),
       )
@@ -502,9 +505,9 @@ export function createD1Warehouse(
         if (p.merge && !have.has(`${p.table.name}._col_hlcs`))
           alters.push(`ALTER TABLE ${q(p.table.name)} ADD COLUMN _col_hlcs TEXT`)
       }
-      // the pushing caller's tenant (null: none), for a tenant admin's view of the audit trail
-      if (!have.has('_eddy_sync_events.tenant'))
-        alters.push('ALTER TABLE _eddy_sync_events ADD COLUMN tenant TEXT')
+      // the pushing caller's tenant (null: none), for scoping the audit trail and conflicts
+      for (const t of ['_eddy_sync_events', '_eddy_conflicts'])
+        if (!have.has(`${t}.tenant`)) alters.push(`ALTER TABLE ${t} ADD COLUMN tenant TEXT`)
       const indexes = [...plans.values()].map(
         (p) => `CREATE INDEX IF NOT EXISTS ${q(`${p.table.name}__version`)} ON ${q(p.table.name)} (_version)`,
       )
@@ -613,13 +616,14 @@ export function createD1Warehouse(
     return res.results.map((r) => syncEventFromRow(r, String(r.received_at)))
   }
 
-  async function conflicts(tenant?: string): Promise<ConflictRecord[]> {
+  async function conflicts(tenant?: string | null): Promise<ConflictRecord[]> {
     const res = await guarded(() =>
       db.prepare('SELECT * FROM _eddy_conflicts ORDER BY id').all<Record<string, unknown>>(),
     )
-    return res.results
-      .map((r) => conflictFromRow(r, String(r.detected_at)))
-      .filter((c) => conflictInTenant(schema, c, tenant))
+    return res.results.flatMap((r) => {
+      const c = conflictFromRow(r, String(r.detected_at))
+      return conflictInTenant(schema, c, tenant, pushedByOf(r)) ? [c] : []
+    })
   }
 
   async function deleteConflict(id: string): Promise<boolean> {

@@ -9,7 +9,7 @@ import { canonicalKey } from '../shared/digest.ts'
 import { EddyError } from '../shared/errors.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import type { Row, Schema, Table } from '../shared/schema.ts'
-import { clientFromRow, conflictFromRow, syncEventFromRow } from './bookkeeping-rows.ts'
+import { clientFromRow, conflictFromRow, pushedByOf, syncEventFromRow } from './bookkeeping-rows.ts'
 import {
   decodeRow,
   encodeValue,
@@ -61,7 +61,8 @@ const BOOKKEEPING = [
   `CREATE SEQUENCE IF NOT EXISTS _eddy_conflict_ids`,
   `CREATE TABLE IF NOT EXISTS _eddy_conflicts (id BIGINT PRIMARY KEY DEFAULT nextval('_eddy_conflict_ids'),
      table_name VARCHAR NOT NULL, key_json VARCHAR NOT NULL, stored_json VARCHAR, incoming_json VARCHAR,
-     hlc VARCHAR NOT NULL, client_id VARCHAR NOT NULL, detected_at TIMESTAMP NOT NULL)`,
+     hlc VARCHAR NOT NULL, client_id VARCHAR NOT NULL, detected_at TIMESTAMP NOT NULL, tenant VARCHAR)`,
+  `ALTER TABLE _eddy_conflicts ADD COLUMN IF NOT EXISTS tenant VARCHAR`,
 ]
 
 /** System columns of every synced table (`_col_hlcs` only on merge tables). */
@@ -312,9 +313,17 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       async addConflicts(conflicts: readonly NewConflict[]) {
         for (const c of conflicts) {
           await writeSql(
-            `INSERT INTO _eddy_conflicts (table_name, key_json, stored_json, incoming_json, hlc, client_id, detected_at)
-             VALUES (?, ?, ?, ?, ?, ?, now())`,
-            [c.table, JSON.stringify(c.key), toJson(c.stored), toJson(c.incoming), c.hlc, c.clientId],
+            `INSERT INTO _eddy_conflicts (table_name, key_json, stored_json, incoming_json, hlc, client_id, detected_at,
+               tenant) VALUES (?, ?, ?, ?, ?, ?, now(), ?)`,
+            [
+              c.table,
+              JSON.stringify(c.key),
+              toJson(c.stored),
+              toJson(c.incoming),
+              c.hlc,
+              c.clientId,
+              c.tenant ?? null,
+            ],
           )
         }
       },
@@ -483,12 +492,13 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       return withReader(async (conn) => {
         const found = await rows(
           conn,
-          `SELECT id, table_name, key_json, stored_json, incoming_json, hlc, epoch_ms(detected_at) AS detected_at
-           FROM _eddy_conflicts ORDER BY id`,
+          `SELECT id, table_name, key_json, stored_json, incoming_json, hlc, epoch_ms(detected_at) AS detected_at,
+             tenant FROM _eddy_conflicts ORDER BY id`,
         )
-        return found
-          .map((r) => conflictFromRow(r, new Date(Number(r.detected_at)).toISOString()))
-          .filter((c) => conflictInTenant(schema, c, tenant))
+        return found.flatMap((r) => {
+          const c = conflictFromRow(r, new Date(Number(r.detected_at)).toISOString())
+          return conflictInTenant(schema, c, tenant, pushedByOf(r)) ? [c] : []
+        })
       })
     },
     deleteConflict(id) {

@@ -3,7 +3,7 @@ import { canonicalKey } from '../shared/digest.ts'
 import { EddyError } from '../shared/errors.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import type { Row, Schema, Table } from '../shared/schema.ts'
-import { clientFromRow, conflictFromRow, syncEventFromRow } from './bookkeeping-rows.ts'
+import { clientFromRow, conflictFromRow, pushedByOf, syncEventFromRow } from './bookkeeping-rows.ts'
 import {
   decodeRow,
   encodeValue,
@@ -88,7 +88,7 @@ const BOOKKEEPING = [
      duration_ms DOUBLE PRECISION NOT NULL, tenant TEXT)`,
   `CREATE TABLE IF NOT EXISTS _eddy_conflicts (id BIGSERIAL PRIMARY KEY, table_name TEXT NOT NULL,
      key_json TEXT NOT NULL, stored_json TEXT, incoming_json TEXT, hlc TEXT NOT NULL, client_id TEXT NOT NULL,
-     detected_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
+     detected_at TIMESTAMPTZ NOT NULL DEFAULT now(), tenant TEXT)`,
 ]
 
 function systemColumns(table: Table): Array<[string, string]> {
@@ -351,8 +351,8 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
         if (conflicts.length === 0) return
         await q(
           db,
-          `INSERT INTO _eddy_conflicts (table_name, key_json, stored_json, incoming_json, hlc, client_id)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])`,
+          `INSERT INTO _eddy_conflicts (table_name, key_json, stored_json, incoming_json, hlc, client_id, tenant)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
           [
             conflicts.map((c) => c.table),
             conflicts.map((c) => JSON.stringify(c.key)),
@@ -360,6 +360,7 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
             conflicts.map((c) => toJson(c.incoming)),
             conflicts.map((c) => c.hlc),
             conflicts.map((c) => c.clientId),
+            conflicts.map((c) => c.tenant ?? null),
           ],
         )
       },
@@ -401,14 +402,17 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
     async migrate() {
       await locked(async (db) => {
         for (const text of BOOKKEEPING) await q(db, text)
-        // The pushing caller's tenant (null: none), for a tenant admin's view of the audit trail. Looked
-        // up first: ALTER takes an exclusive lock on the audit table even when the column exists.
-        const tenantColumn = await q(
-          db,
-          `SELECT 1 FROM information_schema.columns
-           WHERE table_schema = current_schema() AND table_name = '_eddy_sync_events' AND column_name = 'tenant'`,
-        )
-        if (tenantColumn.length === 0) await q(db, 'ALTER TABLE _eddy_sync_events ADD COLUMN tenant TEXT')
+        // The pushing caller's tenant (null: none), for scoping the audit trail and conflicts. Looked up
+        // first: ALTER takes an exclusive lock on the table even when the column exists.
+        for (const name of ['_eddy_sync_events', '_eddy_conflicts']) {
+          const found = await q(
+            db,
+            `SELECT 1 FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'tenant'`,
+            [name],
+          )
+          if (found.length === 0) await q(db, `ALTER TABLE ${name} ADD COLUMN tenant TEXT`)
+        }
         for (const table of schema.tables.values()) {
           const cols = [
             ...table.columns.map((c) => `${quoteIdent(c.name)} ${sqlType(c, 'postgres')}`),
@@ -520,12 +524,13 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
         const found = await q(
           sql,
           `SELECT id, table_name, key_json, stored_json, incoming_json, hlc,
-             floor(extract(epoch from detected_at) * 1000)::float8 AS detected_at
+             floor(extract(epoch from detected_at) * 1000)::float8 AS detected_at, tenant
            FROM _eddy_conflicts ORDER BY id`,
         )
-        return found
-          .map((r) => conflictFromRow(r, new Date(Number(r.detected_at)).toISOString()))
-          .filter((c) => conflictInTenant(schema, c, tenant))
+        return found.flatMap((r) => {
+          const c = conflictFromRow(r, new Date(Number(r.detected_at)).toISOString())
+          return conflictInTenant(schema, c, tenant, pushedByOf(r)) ? [c] : []
+        })
       })
     },
     deleteConflict(id) {

@@ -27,23 +27,30 @@ const record = (table: string, key: ConflictRecord['key'], incoming: ConflictRec
 describe('conflictInTenant', () => {
   it("shows a scoped table's conflict to the tenant its key names, and to no other", () => {
     const c = record('notes', { org: 'acme', id: 1 })
-    expect(conflictInTenant(schema, c, 'acme')).toBe(true)
-    expect(conflictInTenant(schema, c, 'globex')).toBe(false)
-    expect(conflictInTenant(schema, c, undefined)).toBe(true)
+    expect(conflictInTenant(schema, c, 'acme', 'acme')).toBe(true)
+    expect(conflictInTenant(schema, c, 'globex', 'acme')).toBe(false)
+    expect(conflictInTenant(schema, c, null, undefined)).toBe(false)
+    expect(conflictInTenant(schema, c, undefined, 'acme')).toBe(true)
   })
 
-  it('goes by the key, not by what the values claim', () => {
+  it('goes by the key, not by what the values or the pusher claim', () => {
     const c = record('notes', { org: 'acme', id: 1 }, { org: 'globex', id: 1, body: 'x' })
-    expect(conflictInTenant(schema, c, 'globex')).toBe(false)
+    expect(conflictInTenant(schema, c, 'globex', 'globex')).toBe(false)
   })
 
-  it('shows a record naming no tenant, or an undeclared table, to no tenant', () => {
-    expect(conflictInTenant(schema, record('notes', { id: 1 }), 'acme')).toBe(false)
-    expect(conflictInTenant(schema, record('dropped', { id: 1 }), 'acme')).toBe(false)
-    expect(conflictInTenant(schema, record('dropped', { id: 1 }), undefined)).toBe(true)
+  it('shows a record naming no tenant, or an undeclared table, only to the unscoped view', () => {
+    expect(conflictInTenant(schema, record('notes', { id: 1 }), 'acme', 'acme')).toBe(false)
+    expect(conflictInTenant(schema, record('dropped', { id: 1 }), 'acme', 'acme')).toBe(false)
+    expect(conflictInTenant(schema, record('dropped', { id: 1 }), undefined, 'acme')).toBe(true)
   })
 
-  it('shows conflicts of shared tables to every tenant', () => {
-    expect(conflictInTenant(schema, record('shared', { id: 1 }), 'acme')).toBe(true)
+  it("shows a shared table's conflict to the tenant whose caller pushed the losing write", () => {
+    const c = record('shared', { id: 1 }, { id: 1 })
+    expect(conflictInTenant(schema, c, 'acme', 'acme')).toBe(true)
+    expect(conflictInTenant(schema, c, 'globex', 'acme')).toBe(false)
+    expect(conflictInTenant(schema, c, null, 'acme')).toBe(false)
+    expect(conflictInTenant(schema, c, null, undefined)).toBe(true)
+    expect(conflictInTenant(schema, c, 'acme', undefined)).toBe(false)
+    expect(conflictInTenant(schema, c, undefined, 'acme')).toBe(true)
   })
 })

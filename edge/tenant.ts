@@ -15,15 +15,21 @@ export function rowTenant(table: Table, row: Row | null | undefined): string | u
 }
 
 /**
- * Whether a conflict record is visible to the tenant (every record when no tenant is given). The
- * key decides: the tenant column is part of every scoped table's key. A record whose key names no
- * tenant, or whose table the schema no longer declares, is shown to no tenant (only to an admin
- * without one).
+ * Whether a conflict record is visible to a caller's tenant scope (see `Warehouse.conflicts`):
+ * undefined sees every record. On a tenant-scoped table the key decides (the tenant column is part
+ * of the key); on a shared table, the tenant of the push that lost (`pushedBy`), since its
+ * `incoming` values are that caller's. A record of a table the schema no longer declares, or whose
+ * key names no tenant, is shown only to the unscoped view.
  */
-export function conflictInTenant(schema: Schema, c: ConflictRecord, tenant: string | undefined): boolean {
+export function conflictInTenant(
+  schema: Schema,
+  c: ConflictRecord,
+  tenant: string | null | undefined,
+  pushedBy: string | undefined,
+): boolean {
   if (tenant === undefined) return true
   const table = schema.tables.get(c.table)
   if (table === undefined) return false
-  if (table.tenantColumn === undefined) return true
-  return rowTenant(table, c.key) === tenant
+  if (table.tenantColumn === undefined) return pushedBy === (tenant ?? undefined)
+  return tenant !== null && rowTenant(table, c.key) === tenant
 }

@@ -699,11 +699,24 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
       expect((await w.events(1)).length).toBe(1)
     })
 
-    it('scopes the audit trail by the pushing tenant, in a store made before events had one too', async () => {
+    it('scopes the audit trail and shared-table conflicts by the pushing tenant, in an older store too', async () => {
+      const conflict = (id: number, clientId: string, tenant?: string) => ({
+        table: 'people',
+        key: { id },
+        stored: { id, name: 'kept', qty: 1 },
+        incoming: { id, name: `from ${clientId}` },
+        hlc: stamp(id, clientId),
+        clientId,
+        ...(tenant === undefined ? {} : { tenant }),
+      })
       let store = await target.open(schema)
       await store.migrate()
       await applyBatch(store, { clientId: 'before', mutations: [] }, { now: Date.now, tenant: 'acme' })
-      store = await target.reopen(store, schema, ['ALTER TABLE _eddy_sync_events DROP COLUMN tenant'])
+      await store.write((tx) => tx.addConflicts([conflict(1, 'before', 'acme')]))
+      store = await target.reopen(store, schema, [
+        'ALTER TABLE _eddy_sync_events DROP COLUMN tenant',
+        'ALTER TABLE _eddy_conflicts DROP COLUMN tenant',
+      ])
       try {
         await store.migrate()
         await store.migrate()
@@ -723,6 +736,22 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
         expect((await store.events(1, 'acme')).map((e) => e.clientId)).toEqual(['acme-2'])
         // events recorded before the store knew tenants belong to no tenant: only an unscoped view has them
         expect(await clients()).toEqual(['acme-2', 'open-1', 'none-1', 'globex-1', 'acme-1', 'before'])
+
+        // A shared table's conflict belongs to the tenant whose push lost (its incoming values are theirs).
+        await store.write((tx) =>
+          tx.addConflicts([
+            conflict(2, 'acme-1', 'acme'),
+            conflict(3, 'globex-1', 'globex'),
+            conflict(4, 'none-1'),
+          ]),
+        )
+        const ids = async (tenant?: string | null): Promise<unknown[]> =>
+          (await store.conflicts(tenant)).map((c) => c.key.id)
+        expect(await ids('acme')).toEqual([2])
+        expect(await ids('globex')).toEqual([3])
+        expect(await ids('initech')).toEqual([])
+        expect(await ids(null)).toEqual([1, 4])
+        expect(await ids()).toEqual([1, 2, 3, 4])
       } finally {
         await store.close()
       }

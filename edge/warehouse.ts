@@ -28,6 +28,8 @@ export interface NewConflict {
   readonly incoming: Row | null
   readonly hlc: string
   readonly clientId: string
+  /** The pushing caller's tenant claim; absent for callers without one (or without auth). */
+  readonly tenant?: string | undefined
 }
 
 export interface NewEvent {
@@ -134,7 +136,12 @@ export interface Warehouse {
    * that tenant claim; without one, every event.
    */
   events(limit: number, tenant?: string): Promise<SyncEvent[]>
-  conflicts(tenant?: string): Promise<ConflictRecord[]>
+  /**
+   * Conflict records, oldest first. Undefined: every record. A tenant: records of its tenant-scoped
+   * rows (the key names the tenant) and of shared tables when that tenant's caller pushed them.
+   * Null (a caller without a tenant): shared tables' records pushed by callers without one.
+   */
+  conflicts(tenant?: string | null): Promise<ConflictRecord[]>
   /** Removes a conflict record (inside resolution); false when no such id. */
   deleteConflict(id: string): Promise<boolean>
   /** Throws `warehouse_unavailable` when the store cannot be reached. */

@@ -108,7 +108,7 @@ function mapSocketFailures(w: Warehouse): Warehouse {
     ...(w.highWater === undefined ? {} : { highWater: wrap(() => w.highWater?.() ?? Promise.resolve(0n)) }),
     digestEntries: wrap((table: Table, tenant?: string) => w.digestEntries(table, tenant)),
     events: wrap((...args: Parameters<Warehouse['events']>) => w.events(...args)),
-    conflicts: wrap((tenant?: string) => w.conflicts(tenant)),
+    conflicts: wrap((...args: Parameters<Warehouse['conflicts']>) => w.conflicts(...args)),
     deleteConflict: wrap((id: string) => w.deleteConflict(id)),
     health: wrap(() => w.health()),
     prune: wrap((opts: Parameters<Warehouse['prune']>[0]) => w.prune(opts)),

@@ -16,7 +16,7 @@ import { changedTables, openSnapshotWarehouse, type SnapshotWarehouse } from './
 const SECRET = 'hostile-test-secret-0123456789abcdef'
 const enc = new TextEncoder()
 
-/** The tenant column is part of each key, so one tenant's keys never collide with another's. */
+/** The tenant column is part of each key, so one tenant's keys never collide with another's. `board` is shared. */
 const schema = defineSchema({
   tables: {
     accounts: {
@@ -29,6 +29,12 @@ const schema = defineSchema({
       columns: { tenant_id: { type: 'text' }, id: { type: 'integer' }, title: { type: 'text' } },
       conflict: 'manual',
       tenantColumn: 'tenant_id',
+    },
+    /** Shared by every tenant: rows are common, a conflict belongs to the tenant whose write lost. */
+    board: {
+      primaryKey: ['id'],
+      columns: { id: { type: 'integer' }, note: { type: 'text' } },
+      conflict: 'manual',
     },
   },
 })
@@ -382,5 +388,41 @@ describe('tenants', () => {
       expect(JSON.stringify(b.body)).not.toContain('alice')
       expect((await events(root)).clients).toEqual(['alice-tab', 'bob-tab', 'drifter-tab'])
     })
+  })
+
+  it("a shared table's conflict is shown only to the tenant whose write lost", async () => {
+    const pushed = await postAs(T.alice, '/sync/push', {
+      clientId: 'alice-tab',
+      mutations: [
+        { ...mut(200, 'board', 'upsert', { id: 1 }, { note: 'a-board-new' }), hlc: stamp(30, 'a') },
+        { ...mut(201, 'board', 'upsert', { id: 1 }, { note: 'a-board-late' }), hlc: stamp(25, 'a') },
+      ],
+    })
+    expect((pushed.body as { results: Array<{ status: string }> }).results.map((r) => r.status)).toEqual([
+      'applied',
+      'conflict',
+    ])
+    const board = async (tok: string): Promise<Array<{ id: number | string; incoming: unknown }>> =>
+      (
+        (await call(tok, '/sync/conflicts')).body as {
+          conflicts: Array<{ id: number | string; table: string; incoming: unknown }>
+        }
+      ).conflicts.filter((c) => c.table === 'board')
+    const mine = await board(T.alice)
+    expect(mine.map((c) => c.incoming)).toEqual([{ id: 1, note: 'a-board-late' }])
+    const id = String(mine[0]?.id)
+    await unchanged(async () => {
+      expect(await board(T.bob)).toEqual([])
+      expect(await board(T.adminB)).toEqual([])
+      expect(await board(await token({ sub: 'drifter' }))).toEqual([])
+      expect(JSON.stringify((await call(T.bob, '/sync/conflicts')).body)).not.toContain('a-board-late')
+      // B's admin cannot tell it exists, nor resolve it
+      const foreign = await postAs(T.adminB, `/sync/conflicts/${id}/resolve`, { keep: 'incoming' })
+      const none = await postAs(T.adminB, '/sync/conflicts/987654/resolve', { keep: 'incoming' })
+      expectTyped4xx(foreign, 404, 'not_found')
+      expect(JSON.stringify(foreign).replace(id, '#')).toBe(JSON.stringify(none).replace('987654', '#'))
+    })
+    // an admin without a tenant claim sees it (positive control)
+    expect((await board(await token({ sub: 'root', role: 'admin' }))).map((c) => String(c.id))).toEqual([id])
   })
 })
