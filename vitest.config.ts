@@ -11,6 +11,8 @@ export default defineConfig({
           name: 'unit',
           include: ['shared/**/*.test.ts', 'client/**/*.test.ts', 'edge/**/*.test.ts'],
           environment: 'node',
+          // property and contract tests take seconds; on a loaded 2-core machine the 5 s default is too tight
+          testTimeout: 30_000,
         },
       },
       {

@@ -56,13 +56,21 @@ const BOOKKEEPING = [
      client_id VARCHAR NOT NULL, received_at TIMESTAMP NOT NULL, mutations INTEGER NOT NULL, applied INTEGER NOT NULL,
      stale INTEGER NOT NULL, duplicate INTEGER NOT NULL, conflict INTEGER NOT NULL, rejected INTEGER NOT NULL,
      duration_ms DOUBLE NOT NULL, tenant VARCHAR)`,
-  // the pushing caller's tenant (null: none), for a tenant admin's view of the audit trail
-  `ALTER TABLE _eddy_sync_events ADD COLUMN IF NOT EXISTS tenant VARCHAR`,
   `CREATE SEQUENCE IF NOT EXISTS _eddy_conflict_ids`,
   `CREATE TABLE IF NOT EXISTS _eddy_conflicts (id BIGINT PRIMARY KEY DEFAULT nextval('_eddy_conflict_ids'),
      table_name VARCHAR NOT NULL, key_json VARCHAR NOT NULL, stored_json VARCHAR, incoming_json VARCHAR,
      hlc VARCHAR NOT NULL, client_id VARCHAR NOT NULL, detected_at TIMESTAMP NOT NULL, tenant VARCHAR)`,
-  `ALTER TABLE _eddy_conflicts ADD COLUMN IF NOT EXISTS tenant VARCHAR`,
+]
+
+/**
+ * Columns added to bookkeeping tables after their first release: [table, column, type]. Each is
+ * added only when missing, and a migration that altered anything checkpoints at once: DuckDB 1.5
+ * failed to replay an `ALTER TABLE … ADD COLUMN` from its WAL after a kill (`GetDefaultDatabase`).
+ */
+const BOOKKEEPING_ADDED: ReadonlyArray<readonly [string, string, string]> = [
+  // the pushing caller's tenant (null: none), for a tenant admin's view of the audit trail
+  ['_eddy_sync_events', 'tenant', 'VARCHAR'],
+  ['_eddy_conflicts', 'tenant', 'VARCHAR'],
 ]
 
 /** System columns of every synced table (`_col_hlcs` only on merge tables). */
@@ -355,6 +363,22 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       await exclusive(async () => {
         try {
           for (const sql of BOOKKEEPING) await writer.run(sql)
+          let altered = false
+          const columnsOf = async (name: string): Promise<Set<string>> =>
+            new Set(
+              (
+                await rows(
+                  writer,
+                  `SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main'`,
+                  [name],
+                )
+              ).map((r) => String(r.column_name)),
+            )
+          for (const [name, column, type] of BOOKKEEPING_ADDED) {
+            if ((await columnsOf(name)).has(column)) continue
+            await writer.run(`ALTER TABLE ${name} ADD COLUMN ${column} ${type}`)
+            altered = true
+          }
           for (const table of schema.tables.values()) {
             const cols = [
               ...table.columns.map((c) => `${quoteIdent(c.name)} ${sqlType(c, 'duckdb')}`),
@@ -364,29 +388,24 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
               `CREATE TABLE IF NOT EXISTS ${quoteIdent(table.name)} (${cols.join(', ')},
                  PRIMARY KEY (${table.primaryKey.map(quoteIdent).join(', ')}))`,
             )
-            const existing = new Set(
-              (
-                await rows(
-                  writer,
-                  `SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main'`,
-                  [table.name],
-                )
-              ).map((r) => String(r.column_name)),
-            )
+            const existing = await columnsOf(table.name)
             // A grown schema: add what is missing, never drop. New system columns get defaults.
             for (const c of table.columns) {
-              if (!existing.has(c.name))
-                await writer.run(
-                  `ALTER TABLE ${quoteIdent(table.name)} ADD COLUMN ${quoteIdent(c.name)} ${sqlType(c, 'duckdb')}`,
-                )
+              if (existing.has(c.name)) continue
+              await writer.run(
+                `ALTER TABLE ${quoteIdent(table.name)} ADD COLUMN ${quoteIdent(c.name)} ${sqlType(c, 'duckdb')}`,
+              )
+              altered = true
             }
             for (const [n, t] of systemColumns(table)) {
-              if (!existing.has(n))
-                await writer.run(
-                  `ALTER TABLE ${quoteIdent(table.name)} ADD COLUMN ${n} ${t.replace(' NOT NULL', '')}`,
-                )
+              if (existing.has(n)) continue
+              await writer.run(
+                `ALTER TABLE ${quoteIdent(table.name)} ADD COLUMN ${n} ${t.replace(' NOT NULL', '')}`,
+              )
+              altered = true
             }
           }
+          if (altered) await writer.run('CHECKPOINT')
         } catch (e) {
           throw unavailable(e)
         }
