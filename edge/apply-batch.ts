@@ -5,7 +5,6 @@ import type { Mutation, PushBody, PushResponse, PushResult } from '../shared/pro
 import { type IncomingWrite, type Outcome, reconcile, type StoredRow } from '../shared/reconcile.ts'
 import type { Row, Schema, Table } from '../shared/schema.ts'
 import { type FieldError, validateWrite } from '../shared/validators.ts'
-import { rowTenant } from './tenant.ts'
 import type { NewConflict, RowWrite, Warehouse, WarehouseTx } from './warehouse.ts'
 
 export interface PushContext {
@@ -34,13 +33,13 @@ interface Prepared {
  * without reading the stored row: an lww upsert that sets every column decides `applied` vs
  * `stale` on the stamps alone, and the row it writes (and its `required` check) does not depend on
  * what is stored. Deletes keep the stored values in the tombstone, partial upserts keep the
- * columns they omit, `returns-data` answers with the stored row, and a tenant-scoped caller must
- * see who owns the stored row: those read it first. So do keys written more than once in a batch
+ * columns they omit, and `returns-data` answers with the stored row: those read it first. (Tenant
+ * scope needs no read: the tenant column is part of the key, checked by `scopeToTenant`.) So do
+ * keys written more than once in a batch
  * (`mayGoDirect` is only the per-write half; the caller checks that).
  */
-function mayGoDirect(table: Table, w: IncomingWrite, tenant: string | null | undefined): boolean {
+function mayGoDirect(table: Table, w: IncomingWrite): boolean {
   if (table.conflict !== 'lww' || table.returnsData || w.op !== 'upsert') return false
-  if (typeof tenant === 'string' && table.tenantColumn !== undefined) return false
   const values = w.values ?? {}
   for (const c of table.columns) {
     if (!Object.hasOwn(w.key, c.name) && !Object.hasOwn(values, c.name)) return false
@@ -283,7 +282,7 @@ async function applyIn(
     if (seen === undefined) {
       keys.set(p.keyText, {
         key: p.write.key,
-        direct: tx.writeNewer !== undefined && mayGoDirect(p.table, p.write, ctx.tenant),
+        direct: tx.writeNewer !== undefined && mayGoDirect(p.table, p.write),
       })
     } else {
       seen.direct = false
@@ -295,13 +294,6 @@ async function applyIn(
     const toRead: Row[] = []
     for (const k of keys.values()) if (!k.direct) toRead.push(k.key)
     const found = toRead.length === 0 ? new Map<string, StoredRow>() : await tx.readRows(table, toRead)
-    if (typeof ctx.tenant === 'string') {
-      for (const row of found.values()) {
-        const owner = rowTenant(table, row.values)
-        if (owner !== undefined && owner !== ctx.tenant)
-          throw forbidden(`${table.name}: a key belongs to another tenant`)
-      }
-    }
     stored.set(table.name, found)
   }
 
