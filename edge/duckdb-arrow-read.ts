@@ -1,5 +1,5 @@
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api'
-import type { Column } from '../shared/schema.ts'
+import type { Column, Table } from '../shared/schema.ts'
 import type { ArrowCell } from './arrow-pull.ts'
 import { quoteIdent } from './column-codec.ts'
 import type { ColumnPullRequest, PulledColumns } from './warehouse.ts'
@@ -49,19 +49,36 @@ function cellOf(c: Column, v: DuckDBValue): ArrowCell {
   throw new Error(`unexpected ${typeof v} for column '${c.name}' in an Arrow pull`)
 }
 
+/**
+ * The FROM … LIMIT part every DuckDB pull shares (JSON rows and Arrow columns alike): one table's
+ * changes after a version, oldest first, limited to the caller's tenant when the table is scoped,
+ * one row past `limit` so the caller can tell whether more follow.
+ */
+export function changesAfter(
+  table: Table,
+  afterVersion: bigint,
+  tenant: string | undefined,
+  limit: number,
+): { sql: string; params: DuckDBValue[] } {
+  const params: DuckDBValue[] = [afterVersion]
+  let tenantFilter = ''
+  if (tenant !== undefined && table.tenantColumn !== undefined) {
+    tenantFilter = ` AND CAST(t.${quoteIdent(table.tenantColumn)} AS VARCHAR) = ?`
+    params.push(tenant)
+  }
+  params.push(limit + 1)
+  return {
+    sql: `FROM ${quoteIdent(table.name)} t WHERE t._version > ?${tenantFilter} ORDER BY t._version LIMIT ?`,
+    params,
+  }
+}
+
 export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest): Promise<PulledColumns> {
   const { table } = req
-  const params: DuckDBValue[] = [req.afterVersion]
-  let tenantFilter = ''
-  if (req.tenant !== undefined && table.tenantColumn !== undefined) {
-    tenantFilter = ` AND CAST(t.${quoteIdent(table.tenantColumn)} AS VARCHAR) = ?`
-    params.push(req.tenant)
-  }
-  params.push(req.limit + 1)
+  const from = changesAfter(table, req.afterVersion, req.tenant, req.limit)
   const result = await conn.stream(
-    `SELECT ${table.columns.map(cellExpr).join(', ')}, t._hlc, t._deleted, t._version
-     FROM ${quoteIdent(table.name)} t WHERE t._version > ?${tenantFilter} ORDER BY t._version LIMIT ?`,
-    params,
+    `SELECT ${table.columns.map(cellExpr).join(', ')}, t._hlc, t._deleted, t._version ${from.sql}`,
+    from.params,
   )
   const ncols = table.columns.length
   const values: ArrowCell[][] = table.columns.map(() => [])

@@ -20,7 +20,7 @@ import {
   sqlType,
   storedRowOf,
 } from './column-codec.ts'
-import { readColumns } from './duckdb-arrow-read.ts'
+import { changesAfter, readColumns } from './duckdb-arrow-read.ts'
 import { conflictInTenant } from './tenant.ts'
 import type {
   NewConflict,
@@ -439,18 +439,11 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         await conn.run('BEGIN TRANSACTION')
         const all: PulledChange[] = []
         for (const table of req.tables) {
-          const params: DuckDBValue[] = [req.afterVersion]
-          let tenantFilter = ''
-          if (req.tenant !== undefined && table.tenantColumn !== undefined) {
-            tenantFilter = ` AND CAST(t.${quoteIdent(table.tenantColumn)} AS VARCHAR) = ?`
-            params.push(req.tenant)
-          }
-          params.push(req.limit + 1)
+          const from = changesAfter(table, req.afterVersion, req.tenant, req.limit)
           const found = await rows(
             conn,
-            `SELECT ${selectList(table, 'duckdb', 't')} FROM ${quoteIdent(table.name)} t
-             WHERE t._version > ?${tenantFilter} ORDER BY t._version LIMIT ?`,
-            params,
+            `SELECT ${selectList(table, 'duckdb', 't')} ${from.sql}`,
+            from.params,
           )
           for (const raw of found) {
             const s = storedRowOf(table, raw)
