@@ -26,7 +26,16 @@ interface Prepared {
   readonly table: Table
   readonly keyText: string
   readonly write: IncomingWrite
+  /** `mayGoDirect` for this write alone (the batch may still repeat its key). */
+  readonly direct: boolean
 }
+
+/**
+ * What one mutation's checks that need no stored row concluded: its write, why it is rejected, or
+ * what refuses the whole push (a 403, or an unexpected failure of the checks) once the mutation is
+ * reached as a new one: a duplicate is never checked, so nothing about it can refuse the push.
+ */
+type Checked = Prepared | FieldError | { readonly refuse: unknown }
 
 /**
  * Whether a write's outcome can be left to the store's hlc guard (`WarehouseTx.writeNewer`)
@@ -76,46 +85,81 @@ function forbidden(message: string): EddyError {
 }
 
 /**
- * Refuses a write that names another tenant than the caller's. The tenant column is part of the key
- * (the schema insists), so the answer depends on the request alone, never on what is stored.
+ * The 403 for a write that names another tenant than the caller's, if it does. The tenant column is
+ * part of the key (the schema insists), so the answer depends on the request alone, never on what
+ * is stored.
  */
-function scopeToTenant(table: Table, key: Row, values: Row, tenant: string): void {
+function scopeToTenant(table: Table, key: Row, values: Row, tenant: string): EddyError | undefined {
   const colName = table.tenantColumn
-  if (colName === undefined) return
+  if (colName === undefined) return undefined
   for (const source of [key, values]) {
     if (Object.hasOwn(source, colName) && String(source[colName]) !== tenant)
-      throw forbidden(`${table.name}: ${colName} must be the caller's tenant`)
+      return forbidden(`${table.name}: ${colName} must be the caller's tenant`)
   }
+  return undefined
 }
 
-/** The checks of one mutation that need no stored row: its write in canonical form, or why it is rejected. */
-function prepare(
-  schema: Schema,
-  m: Mutation,
-  index: number,
-  now: number,
-  ctx: PushContext,
-): FieldError | Prepared {
+/**
+ * The wall time of a stamp that starts with 15 digits and a colon (the envelope check has already
+ * held every stamp to the hlc pattern), or undefined for anything else.
+ */
+function wallOf(hlc: string): number | undefined {
+  if (hlc.length < 17 || hlc.charCodeAt(15) !== 58) return undefined
+  let wall = 0
+  for (let i = 0; i < 15; i++) {
+    const d = hlc.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return undefined
+    wall = wall * 10 + d
+  }
+  return wall
+}
+
+/** `checkDrift` as a field error; stamps well within the limit skip its parse. */
+function driftError(hlc: string, now: number, maxDriftMs: number): FieldError | undefined {
+  const wall = wallOf(hlc)
+  if (wall !== undefined && wall - now <= maxDriftMs) return undefined
+  try {
+    checkDrift(hlc, now, maxDriftMs)
+  } catch (e) {
+    if (isEddyError(e)) return { code: e.code, field: 'hlc', message: e.message }
+    throw e
+  }
+  return undefined
+}
+
+/**
+ * The checks of one mutation that need no stored row: its write in canonical form, why it is
+ * rejected, or the error that refuses the whole push (thrown when the mutation is reached as a
+ * new one: a duplicate is never checked against the caller's tenant).
+ */
+function prepare(schema: Schema, m: Mutation, index: number, now: number, ctx: PushContext): Checked {
   const table = schema.tables.get(m.table)
   if (table === undefined)
     return { code: 'unknown_table', field: 'table', message: `unknown table '${m.table}'` }
   const checked = validateWrite(table, m.op, m.key, m.values)
   const first = checked.errors[0]
   if (first !== undefined) return first
-  try {
-    checkDrift(m.hlc, now, schema.maxClockDriftMs)
-  } catch (e) {
-    if (isEddyError(e)) return { code: e.code, field: 'hlc', message: e.message }
-    throw e
-  }
+  const skew = driftError(m.hlc, now, schema.maxClockDriftMs)
+  if (skew !== undefined) return skew
   if (ctx.tenant === null && table.tenantColumn !== undefined)
-    throw forbidden(`${table.name} is scoped by tenant, and the caller has none`)
-  if (typeof ctx.tenant === 'string') scopeToTenant(table, checked.key, checked.values, ctx.tenant)
+    return { refuse: forbidden(`${table.name} is scoped by tenant, and the caller has none`) }
+  if (typeof ctx.tenant === 'string') {
+    const refused = scopeToTenant(table, checked.key, checked.values, ctx.tenant)
+    if (refused !== undefined) return { refuse: refused }
+  }
   const write: IncomingWrite =
     m.op === 'delete'
       ? { op: 'delete', key: checked.key, hlc: m.hlc }
       : { op: 'upsert', key: checked.key, values: checked.values, hlc: m.hlc }
-  return { index, seq: m.seq, tx: m.tx, table, keyText: canonicalKey(table, checked.key), write }
+  return {
+    index,
+    seq: m.seq,
+    tx: m.tx,
+    table,
+    keyText: canonicalKey(table, checked.key),
+    write,
+    direct: mayGoDirect(table, write),
+  }
 }
 
 /**
@@ -125,9 +169,20 @@ function prepare(
  */
 export function applyBatch(warehouse: Warehouse, body: PushBody, ctx: PushContext): Promise<PushResponse> {
   const started = performance.now()
-  const receivedAt = new Date(ctx.now()).toISOString()
-  const run = (tx: WarehouseTx): Promise<PushResponse> =>
-    applyIn(tx, warehouse.schema, body, ctx, started, receivedAt)
+  const now = ctx.now()
+  const receivedAt = new Date(now).toISOString()
+  // The checks that need no stored row run before the push queues for the warehouse, so under load
+  // they overlap the writes of the pushes ahead of it instead of holding the write lock.
+  const { schema } = warehouse
+  const checks = new Array<Checked>(body.mutations.length)
+  body.mutations.forEach((m, i) => {
+    try {
+      checks[i] = prepare(schema, m, i, now, ctx)
+    } catch (e) {
+      checks[i] = { refuse: e }
+    }
+  })
+  const run = (tx: WarehouseTx): Promise<PushResponse> => applyIn(tx, body, checks, ctx, started, receivedAt)
   // Workers tie every promise to the request that created it: one request may not finish another's
   // push (the runtime cancels the waiting request as hung), so there each push commits on its own.
   if (IN_WORKERS) return warehouse.write(run)
@@ -136,9 +191,7 @@ export function applyBatch(warehouse: Warehouse, body: PushBody, ctx: PushContex
     queue = new PushQueue(warehouse)
     queues.set(warehouse, queue)
   }
-  return queue.submit(body.mutations.length, (tx) =>
-    applyIn(tx, warehouse.schema, body, ctx, started, receivedAt),
-  )
+  return queue.submit(body.mutations.length, run)
 }
 
 /** Whether this runs in Cloudflare's Workers runtime (its documented `navigator.userAgent`). */
@@ -229,88 +282,89 @@ class PushQueue {
 
 const queues = new WeakMap<Warehouse, PushQueue>()
 
-/** One push against an open write transaction (see `applyBatch`). */
+/** One push against an open write transaction (see `applyBatch`), its mutations already checked. */
 async function applyIn(
   tx: WarehouseTx,
-  schema: Schema,
   body: PushBody,
+  checks: readonly Checked[],
   ctx: PushContext,
   started: number,
   receivedAt: string,
 ): Promise<PushResponse> {
-  const { clientId } = body
+  const { clientId, mutations } = body
   const { lastSeq, owner } = await tx.client(clientId)
   if (ctx.subject !== undefined && owner !== undefined && owner !== ctx.subject) {
     throw forbidden(`clientId ${clientId} belongs to another user`)
   }
-  const results: Array<PushResult | undefined> = new Array(body.mutations.length)
-  const { mutations } = body
-  const order = seqOrder(mutations)
+  const results: Array<PushResult | undefined> = new Array(mutations.length)
 
-  // 1. Per-mutation checks that need no stored row.
+  // 1. Duplicates by seq; the new mutations' checks, in seq order.
   let high = lastSeq
   const prepared: Prepared[] = []
   const aborted = new Set<string>()
-  const now = ctx.now()
-  for (const index of order) {
+  for (const index of seqOrder(mutations)) {
     const m = must(mutations[index], 'mutation')
     if (m.seq <= high) {
       results[index] = { seq: m.seq, status: 'duplicate' }
       continue
     }
     high = m.seq
-    const error = prepare(schema, m, index, now, ctx)
-    if ('write' in error) {
-      prepared.push(error)
+    const checked = must(checks[index], 'checked mutation')
+    if ('refuse' in checked) throw checked.refuse
+    if ('write' in checked) {
+      prepared.push(checked)
     } else {
-      results[index] = rejected(m.seq, error)
+      results[index] = rejected(m.seq, checked)
       if (m.tx !== undefined) aborted.add(m.tx)
     }
   }
 
   // 2. One read per table for every key whose outcome needs its stored row; the rest (see
-  // `mayGoDirect`) are decided by the store's hlc guard when they are written.
-  const stored = new Map<string, Map<string, StoredRow>>()
-  const byTable = new Map<Table, Map<string, { key: Row; direct: boolean }>>()
+  // `mayGoDirect`: written once in the batch) are decided by the store's hlc guard when written.
+  const firstByTable = new Map<Table, Map<string, Prepared>>()
+  const repeated = new Set<Prepared>()
+  let lastTable: Table | undefined
+  let firsts = new Map<string, Prepared>()
   for (const p of prepared) {
-    let keys = byTable.get(p.table)
-    if (keys === undefined) {
-      keys = new Map()
-      byTable.set(p.table, keys)
+    if (p.table !== lastTable) {
+      lastTable = p.table
+      firsts = firstByTable.get(p.table) ?? new Map<string, Prepared>()
+      firstByTable.set(p.table, firsts)
     }
-    const seen = keys.get(p.keyText)
-    if (seen === undefined) {
-      keys.set(p.keyText, {
-        key: p.write.key,
-        direct: tx.writeNewer !== undefined && mayGoDirect(p.table, p.write),
-      })
-    } else {
-      seen.direct = false
+    const first = firsts.get(p.keyText)
+    if (first === undefined) firsts.set(p.keyText, p)
+    else {
+      repeated.add(first)
+      repeated.add(p)
     }
   }
-  const direct = new Set<Prepared>()
-  for (const p of prepared) if (byTable.get(p.table)?.get(p.keyText)?.direct === true) direct.add(p)
-  for (const [table, keys] of byTable) {
+  const canDirect = tx.writeNewer !== undefined
+  const isDirect = (p: Prepared): boolean => canDirect && p.direct && !repeated.has(p)
+  const stored = new Map<string, Map<string, StoredRow>>()
+  for (const [table, keys] of firstByTable) {
     const toRead: Row[] = []
-    for (const k of keys.values()) if (!k.direct) toRead.push(k.key)
+    for (const p of keys.values()) if (!isDirect(p)) toRead.push(p.write.key)
     const found = toRead.length === 0 ? new Map<string, StoredRow>() : await tx.readRows(table, toRead)
     stored.set(table.name, found)
   }
 
   // 3. Reconcile in seq order against an in-memory image, folding repeated keys. When a tx
   // group turns out to be rejected, start over without it: the others must not see its writes.
-  let outcomes: Array<{ outcome: Outcome; before: StoredRow | undefined } | undefined> = []
+  let outcomes: Array<Outcome | undefined> = []
+  let befores: Array<StoredRow | undefined> = []
   const causes = new Map<number, FieldError>()
   let image = new Map<string, Map<string, StoredRow>>()
   for (;;) {
     outcomes = new Array(mutations.length)
+    befores = new Array(mutations.length)
     image = new Map([...stored].map(([t, rows]) => [t, new Map(rows)]))
     let restart = false
     for (const p of prepared) {
       if (p.tx !== undefined && aborted.has(p.tx)) continue
-      const rows = image.get(p.table.name) ?? new Map<string, StoredRow>()
-      image.set(p.table.name, rows)
-      const before = rows.get(p.keyText)
+      const direct = isDirect(p)
+      // a direct key is written once in the batch and was not read: nothing is stored for it here
+      const rows = direct ? undefined : image.get(p.table.name)
+      const before = rows?.get(p.keyText)
       const outcome = reconcile(p.table, before, p.write)
       if (outcome.status === 'rejected' && p.tx !== undefined) {
         causes.set(p.index, outcome.error)
@@ -318,9 +372,9 @@ async function applyIn(
         restart = true
         break
       }
-      // a direct key is written once in the batch: nothing later reads its image
-      if (outcome.status === 'applied' && !direct.has(p)) rows.set(p.keyText, outcome.row)
-      outcomes[p.index] = { outcome, before }
+      if (outcome.status === 'applied' && rows !== undefined) rows.set(p.keyText, outcome.row)
+      outcomes[p.index] = outcome
+      befores[p.index] = before
     }
     if (!restart) break
   }
@@ -344,12 +398,11 @@ async function applyIn(
       )
       continue
     }
-    const done = outcomes[index]
-    if (done === undefined) throw new EddyError('internal', `no outcome for seq ${seq}`)
-    const { outcome, before } = done
+    const outcome = outcomes[index]
+    if (outcome === undefined) throw new EddyError('internal', `no outcome for seq ${seq}`)
     switch (outcome.status) {
       case 'applied': {
-        if (direct.has(p)) {
+        if (isDirect(p)) {
           let g = guarded.get(table)
           if (g === undefined) {
             g = { rows: [], indexes: [] }
@@ -374,7 +427,7 @@ async function applyIn(
       }
       case 'stale':
         results[index] = table.returnsData
-          ? { seq, status: 'stale', row: shown(before) }
+          ? { seq, status: 'stale', row: shown(befores[index]) }
           : { seq, status: 'stale' }
         break
       case 'conflict':
@@ -415,17 +468,18 @@ async function applyIn(
   if (conflicts.length > 0) await tx.addConflicts(conflicts)
   await tx.setLastSeq(clientId, high, ctx.subject)
 
-  const final = results.map((r) => must(r, 'push result'))
-  const count = (s: PushResult['status']): number => final.filter((r) => r.status === s).length
+  const final = new Array<PushResult>(results.length)
+  const counts = { applied: 0, stale: 0, duplicate: 0, conflict: 0, rejected: 0 }
+  for (let i = 0; i < results.length; i++) {
+    const result = must(results[i], 'push result')
+    final[i] = result
+    counts[result.status] += 1
+  }
   await tx.addEvent({
     clientId,
     receivedAt,
     mutations: final.length,
-    applied: count('applied'),
-    stale: count('stale'),
-    duplicate: count('duplicate'),
-    conflict: count('conflict'),
-    rejected: count('rejected'),
+    ...counts,
     durationMs: Math.round((performance.now() - started) * 1000) / 1000,
     tenant: typeof ctx.tenant === 'string' ? ctx.tenant : undefined,
   })

@@ -6,7 +6,7 @@ import {
   type DuckDBValue,
 } from '@duckdb/node-api'
 import { canonicalKey } from '../shared/digest.ts'
-import { EddyError } from '../shared/errors.ts'
+import { EddyError, must } from '../shared/errors.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import type { Row, Schema, Table } from '../shared/schema.ts'
 import { clientFromRow, conflictFromRow, pushedByOf, syncEventFromRow } from './bookkeeping-rows.ts'
@@ -170,20 +170,25 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
 
   /**
    * Text rows as a relation to select from, with the statement parameters that carry them and a
-   * cleanup. Small sets travel as parameters of a `VALUES` list (one statement, nothing to create
-   * or drop); large ones are loaded with the appender into a fresh temp table.
+   * cleanup. `cell(row, column)` gives each value; nothing is copied into row arrays first (a
+   * 10,000-row push would otherwise allocate 10,000 arrays while the push's own objects are still
+   * alive, and the collector copies those on every young-generation pass). Small sets travel as
+   * parameters of a `VALUES` list (one statement, nothing to create or drop); large ones are
+   * loaded with the appender into a fresh temp table.
    */
   async function source(
     columns: readonly string[],
-    data: ReadonlyArray<ReadonlyArray<string | null>>,
+    count: number,
+    cell: (row: number, column: number) => string | null,
   ): Promise<{ from: string; params: DuckDBValue[]; cache: boolean; done(): Promise<void> }> {
     const names = columns.map(quoteIdent).join(', ')
-    if (data.length * columns.length <= MAX_VALUES_PARAMS) {
+    const width = columns.length
+    if (count * width <= MAX_VALUES_PARAMS) {
       const params: DuckDBValue[] = []
       const tuple = `(${columns.map(() => 'CAST(? AS VARCHAR)').join(', ')})`
-      for (const row of data) for (const v of row) params.push(v)
+      for (let r = 0; r < count; r++) for (let c = 0; c < width; c++) params.push(cell(r, c))
       return {
-        from: `(VALUES ${data.map(() => tuple).join(', ')}) AS s(${names})`,
+        from: `(VALUES ${new Array<string>(count).fill(tuple).join(', ')}) AS s(${names})`,
         params,
         cache: true,
         done: async () => {},
@@ -195,8 +200,9 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       `CREATE TEMP TABLE ${name} (${columns.map((c) => `${quoteIdent(c)} VARCHAR`).join(', ')})`,
     )
     const appender = await writer.createAppender(name)
-    for (const row of data) {
-      for (const v of row) {
+    for (let r = 0; r < count; r++) {
+      for (let c = 0; c < width; c++) {
+        const v = cell(r, c)
         if (v === null) appender.appendNull()
         else appender.appendVarchar(v)
       }
@@ -232,17 +238,37 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       const merge = table.conflict === 'merge'
       const names = [...table.columns.map((c) => c.name), '_hlc', '_deleted', '_version', '_client_id']
       if (merge) names.push('_col_hlcs')
-      const data: Array<Array<string | null>> = []
       const first = (await currentVersion()) + 1n
-      let v = first - 1n
-      for (const w of writes) {
-        v += 1n
-        const line = table.columns.map((c) => encodeValue(c, w.row.values[c.name]))
-        line.push(w.row.hlc, w.row.deleted ? 'true' : 'false', v.toString(), w.clientId)
-        if (merge) line.push(w.row.columnHlcs === undefined ? null : JSON.stringify(w.row.columnHlcs))
-        data.push(line)
-      }
-      const src = await source(names, data)
+      const v = first + BigInt(writes.length) - 1n
+      // versions as numbers while they are exact (a BigInt per row is one more object per row)
+      const small = v <= BigInt(Number.MAX_SAFE_INTEGER)
+      const firstNumber = Number(first)
+      const { columns } = table
+      const n = columns.length
+      let at = -1
+      let w = must(writes[0], 'row write')
+      const src = await source(names, writes.length, (r, c) => {
+        if (r !== at) {
+          at = r
+          w = must(writes[r], 'row write')
+        }
+        if (c < n) {
+          const col = must(columns[c], 'column')
+          return encodeValue(col, w.row.values[col.name])
+        }
+        switch (c - n) {
+          case 0:
+            return w.row.hlc
+          case 1:
+            return w.row.deleted ? 'true' : 'false'
+          case 2:
+            return small ? String(firstNumber + r) : (first + BigInt(r)).toString()
+          case 3:
+            return w.clientId
+          default:
+            return w.row.columnHlcs === undefined ? null : JSON.stringify(w.row.columnHlcs)
+        }
+      })
       const casts = [
         ...table.columns.map((c) => `CAST(s.${quoteIdent(c.name)} AS ${sqlType(c, 'duckdb')})`),
         's._hlc',
@@ -289,10 +315,10 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         const out = new Map<string, StoredRow>()
         if (keys.length === 0) return out
         const pk = table.primaryKey.map((k) => table.columnsByName.get(k)).filter((c) => c !== undefined)
-        const src = await source(
-          table.primaryKey,
-          keys.map((key) => pk.map((c) => encodeValue(c, key[c.name]))),
-        )
+        const src = await source(table.primaryKey, keys.length, (r, c) => {
+          const col = must(pk[c], 'key column')
+          return encodeValue(col, must(keys[r], 'key')[col.name])
+        })
         const on = pk
           .map((c) => `t.${quoteIdent(c.name)} = CAST(s.${quoteIdent(c.name)} AS ${sqlType(c, 'duckdb')})`)
           .join(' AND ')

@@ -69,9 +69,18 @@ const TEXT_ARRAY_OID = 1009
 /** A `text[]` parameter as PostgreSQL's array literal: every element quoted, NULL for null. */
 function textArrayLiteral(xs: unknown): string {
   if (!Array.isArray(xs)) return String(xs)
-  const items = xs.map((x: unknown) =>
-    x === null || x === undefined ? 'NULL' : `"${String(x).replace(/[\\"]/g, (c) => `\\${c}`)}"`,
-  )
+  const items = new Array<string>(xs.length)
+  for (let i = 0; i < xs.length; i++) {
+    const x: unknown = xs[i]
+    if (x === null || x === undefined) {
+      items[i] = 'NULL'
+      continue
+    }
+    const text = String(x)
+    // most values need no escaping: they skip the regex
+    items[i] =
+      text.includes('"') || text.includes('\\') ? `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"` : `"${text}"`
+  }
   return `{${items.join(',')}}`
 }
 
@@ -273,15 +282,23 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
       const merge = table.conflict === 'merge'
       const names = [...table.columns.map((c) => c.name), '_hlc', '_deleted', '_version', '_client_id']
       if (merge) names.push('_col_hlcs')
-      const arrays: Array<Array<string | null>> = names.map(() => [])
-      writes.forEach((w, i) => {
-        const line = table.columns.map((c) => encodeValue(c, w.row.values[c.name]))
-        line.push(w.row.hlc, w.row.deleted ? 'true' : 'false', (first + BigInt(i)).toString(), w.clientId)
-        if (merge) line.push(w.row.columnHlcs === undefined ? null : JSON.stringify(w.row.columnHlcs))
-        line.forEach((v, j) => {
-          arrays[j]?.push(v)
-        })
-      })
+      // one text array per column, filled column by column (no array per row)
+      const arrays: Array<Array<string | null>> = table.columns.map((c) =>
+        writes.map((w) => encodeValue(c, w.row.values[c.name])),
+      )
+      // versions as numbers while they are exact (a BigInt per row is one more object per row)
+      const small = top <= BigInt(Number.MAX_SAFE_INTEGER)
+      const firstNumber = Number(first)
+      arrays.push(
+        writes.map((w) => w.row.hlc),
+        writes.map((w) => (w.row.deleted ? 'true' : 'false')),
+        writes.map((_, i) => (small ? String(firstNumber + i) : (first + BigInt(i)).toString())),
+        writes.map((w) => w.clientId),
+      )
+      if (merge)
+        arrays.push(
+          writes.map((w) => (w.row.columnHlcs === undefined ? null : JSON.stringify(w.row.columnHlcs))),
+        )
       const casts = [
         ...table.columns.map((c) => `s.${quoteIdent(c.name)}::${sqlType(c, 'postgres')}`),
         's._hlc',

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { demoSchema } from '../demo/schema.ts'
 import { defineSchema } from './schema.ts'
-import { validateValue, validateWrite } from './validators.ts'
+import { validateValue, validateWrite, validateWriteFully } from './validators.ts'
 
 const orders = demoSchema.table('orders')
 const ID = '3f2c1a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60'
@@ -134,6 +134,63 @@ describe('validateWrite', () => {
 
   it('allows null values (required is checked on the whole row)', () => {
     expect(validateWrite(orders, 'upsert', { order_id: ID }, { status: null }).errors).toEqual([])
+  })
+
+  it('answers exactly as the general path does, for good and bad writes alike', () => {
+    const u = typed.columnsByName
+    const uuidTable = defineSchema({
+      tables: {
+        u: {
+          primaryKey: ['k'],
+          columns: {
+            k: { type: 'uuid' },
+            v: { type: 'integer', validators: [{ type: 'int', min: 1 }] },
+            st: { type: 'text', validators: [{ type: 'enum', allowedValues: ['a', 'b'] }] },
+            re: { type: 'text', validators: [{ type: 'string', regex: '^\\d+(\\.\\d{2})?$' }] },
+            at: { type: 'timestamp' },
+          },
+        },
+      },
+    }).table('u')
+    const anyValue = fc.oneof(
+      fc.integer({ min: -(2 ** 32), max: 2 ** 32 }),
+      fc.double(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(undefined),
+      fc.string({ maxLength: 6 }),
+      fc.constantFrom('12.50', '7', 'a', 'b', 'x\u0000', '\ud800', '1.5', '-0.5', '9007199254740993'),
+      fc.uuid().map((x) => x.toUpperCase()),
+      fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+      fc.constantFrom('2024-02-29T12:00:00.000Z', '2023-02-29T12:00:00.000Z', '2026-01-02 03:04:05', '12:30'),
+      fc.dictionary(fc.string({ maxLength: 2 }), fc.integer(), { maxKeys: 2, noNullPrototype: true }),
+    )
+    for (const table of [typed, uuidTable]) {
+      const names = [...(table === typed ? u.keys() : table.columnsByName.keys()), 'nope', '__proto__']
+      const keyName = table.primaryKey[0] ?? ''
+      const write = fc.record({
+        op: fc.constantFrom('upsert' as const, 'delete' as const),
+        key: fc.oneof(
+          fc.record({ [keyName]: anyValue }, { noNullPrototype: true }),
+          fc.dictionary(fc.constantFrom(...names), anyValue, { maxKeys: 2, noNullPrototype: true }),
+        ),
+        values: fc.option(
+          fc.dictionary(fc.constantFrom(...names), anyValue, { maxKeys: 6, noNullPrototype: true }),
+          {
+            nil: undefined,
+          },
+        ),
+      })
+      fc.assert(
+        fc.property(write, ({ op, key, values }) => {
+          const fast = validateWrite(table, op, key, values)
+          const full = validateWriteFully(table, op, key, values)
+          expect(fast).toEqual(full)
+          expect(Object.keys(fast.values)).toEqual(Object.keys(full.values))
+        }),
+        { numRuns: 3000 },
+      )
+    }
   })
 
   it('canonicalises timestamps exactly as parsing and toISOString() do, in range or not', () => {

@@ -71,8 +71,13 @@ function isCanonicalInstant(v: string): boolean {
 }
 
 function describe(v: unknown): string {
-  const s = typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : String(v)
-  return s
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)
+  try {
+    return String(v)
+  } catch {
+    // an array nested past the stack's depth (String joins it recursively)
+    return 'a value nested too deeply to show'
+  }
 }
 
 type Checked = { ok: true; value: unknown } | { ok: false; message: string }
@@ -246,6 +251,139 @@ export interface CheckedWrite {
   errors: FieldError[]
 }
 
+/** What a column's fast check answers for a value it does not accept as it is. */
+const NOT_FAST: unique symbol = Symbol('not fast')
+type FastCheck = (v: unknown) => unknown
+
+/**
+ * A column's check without allocations: the value's canonical form when its type and every
+ * validator accept it (exactly what `validateValue` gives), `NOT_FAST` otherwise. It may say
+ * `NOT_FAST` for values `validateValue` accepts (they then take the general path); it never
+ * accepts one that `validateValue` refuses or canonicalises differently.
+ */
+function fastCheckOf(col: Column): FastCheck {
+  const specs = col.validators
+  const pass = (value: unknown): unknown => {
+    for (let i = 0; i < specs.length; i++) {
+      const spec = specs[i]
+      if (spec !== undefined && checkValidator(spec, value) !== undefined) return NOT_FAST
+    }
+    return value
+  }
+  const general = (v: unknown): unknown => {
+    const typed = checkType(col, v)
+    return typed.ok ? pass(typed.value) : NOT_FAST
+  }
+  switch (col.type) {
+    case 'integer':
+      return (v) =>
+        typeof v === 'number' && Number.isSafeInteger(v) && v >= -2147483648 && v <= 2147483647
+          ? pass(v)
+          : NOT_FAST
+    case 'double':
+      return (v) => (typeof v === 'number' && Number.isFinite(v) ? pass(v) : NOT_FAST)
+    case 'text':
+      return (v) =>
+        typeof v === 'string' && v.length <= MAX_TEXT_LENGTH && v.isWellFormed() && !v.includes('\u0000')
+          ? pass(v)
+          : NOT_FAST
+    case 'boolean':
+      return (v) => (typeof v === 'boolean' ? pass(v) : NOT_FAST)
+    case 'timestamp':
+      return (v) => (typeof v === 'string' && isCanonicalInstant(v) ? pass(v) : NOT_FAST)
+    case 'uuid':
+      return (v) => (typeof v === 'string' && UUID.test(v) ? pass(v.toLowerCase()) : NOT_FAST)
+    default:
+      return general
+  }
+}
+
+const fastChecks = new WeakMap<Column, FastCheck>()
+function fastCheck(col: Column): FastCheck {
+  let check = fastChecks.get(col)
+  if (check === undefined) {
+    check = fastCheckOf(col)
+    fastChecks.set(col, check)
+  }
+  return check
+}
+
+/**
+ * `validateWrite` for a write that passes every check, without building error lists: the same key
+ * and values, or undefined as soon as anything is off (the general path then words the errors).
+ * A key or values object that is already exactly its canonical form (every value unchanged, no
+ * key column among the values, nothing undefined) is returned itself rather than copied: a push
+ * of 10,000 rows then keeps 20,000 fewer objects alive until it commits. Callers never modify
+ * either object.
+ */
+function acceptedWrite(
+  table: Table,
+  op: 'upsert' | 'delete',
+  key: Row,
+  values: Row | undefined,
+): CheckedWrite | undefined {
+  const pk = table.primaryKey
+  let keyCount = 0
+  for (const k in key) {
+    if (!Object.hasOwn(key, k)) continue
+    if (!pk.includes(k)) return undefined
+    keyCount += 1
+  }
+  const outKey: Row = {}
+  let keySame = keyCount === pk.length
+  for (let i = 0; i < pk.length; i++) {
+    const k = pk[i] ?? ''
+    const col = table.columnsByName.get(k)
+    if (col === undefined) {
+      keySame = false
+      continue
+    }
+    const v = Object.hasOwn(key, k) ? key[k] : undefined
+    if (v === undefined || v === null) return undefined
+    const value = fastCheck(col)(v)
+    if (value === NOT_FAST) return undefined
+    if (value !== v) keySame = false
+    setOwn(outKey, k, value)
+  }
+  const checkedKey = keySame ? key : outKey
+  if (op !== 'upsert' || values === undefined) return { key: checkedKey, values: {}, errors: [] }
+  let outValues: Row | undefined
+  let kept = 0
+  for (const k in values) {
+    if (!Object.hasOwn(values, k)) continue
+    const col = table.columnsByName.get(k)
+    if (col === undefined) return undefined
+    const v = values[k]
+    const value = v === undefined || v === null ? v : fastCheck(col)(v)
+    if (value === NOT_FAST) return undefined
+    if (outValues === undefined && (v === undefined || col.primaryKey || value !== v)) {
+      // not already canonical: from here on, a copy
+      outValues = copyOwn(values, kept)
+    }
+    if (v === undefined) continue
+    if (col.primaryKey) {
+      if (Object.hasOwn(outKey, k) && JSON.stringify(value) !== JSON.stringify(outKey[k])) return undefined
+      continue
+    }
+    kept += 1
+    if (outValues !== undefined) setOwn(outValues, k, value)
+  }
+  return { key: checkedKey, values: outValues ?? values, errors: [] }
+}
+
+/** A fresh object with the first `n` own enumerable properties of `from`, in order. */
+function copyOwn(from: Row, n: number): Row {
+  const out: Row = {}
+  let i = 0
+  for (const k in from) {
+    if (i >= n) break
+    if (!Object.hasOwn(from, k)) continue
+    setOwn(out, k, from[k])
+    i += 1
+  }
+  return out
+}
+
 /**
  * Validates a write against its table: the key names exactly the primary-key columns, the values
  * name only declared columns, and every value passes its type and validators. Returns every field
@@ -253,6 +391,16 @@ export interface CheckedWrite {
  * as it would stand after the write.
  */
 export function validateWrite(
+  table: Table,
+  op: 'upsert' | 'delete',
+  key: Row,
+  values: Row | undefined,
+): CheckedWrite {
+  return acceptedWrite(table, op, key, values) ?? validateWriteFully(table, op, key, values)
+}
+
+/** `validateWrite`'s general path: every check, every error (exported so tests can hold the fast path to it). */
+export function validateWriteFully(
   table: Table,
   op: 'upsert' | 'delete',
   key: Row,

@@ -435,9 +435,11 @@ describe('numbers, nesting, sizes, encodings', () => {
       // The whole body nested: a 400 (or 413 past the byte limit).
       expectTyped4xx(await post('/sync/push', deep(100_000)))
       expectTyped4xx(await post('/sync/push', deep(600_000)), 413, 'too_large')
-      // Nested inside a json column, a key, and an envelope field.
+      // Nested inside a json column, a key, and an envelope field; each a new client's first push,
+      // so it is checked (a resent seq is a duplicate and never looked at).
+      let client = 0
       const at = (where: string) =>
-        `{"clientId":"deep","mutations":[{"seq":1,"table":"docs","op":"upsert",${where},"hlc":"${validHlc}"}]}`
+        `{"clientId":"deep-${++client}","mutations":[{"seq":1,"table":"docs","op":"upsert",${where},"hlc":"${validHlc}"}]}`
       for (const body of [
         at(`"key":{"doc_id":"d"},"values":{"body":${deep(200_000)}}`),
         at(`"key":{"doc_id":${deep(200_000)}},"values":{}`),
