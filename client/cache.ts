@@ -54,6 +54,8 @@ export interface LocalCache {
    * columns plus `_hlc` and `_deleted`); never row by row. Same rule as `applyRemote`: a row
    * replaces the local one unless that has a pending write with a greater stamp; tombstones delete.
    * Returns the number of rows in the stream. The caller's buffer may be transferred (detached).
+   * Unlike `applyRemote`, it does not make the rows durable: a first load is many pages, and the
+   * caller runs `checkpoint()` once after the last one, before it saves a cursor past them.
    */
   loadArrow(table: Table, ipc: Uint8Array): Promise<number>
   /** Runs SQL on the cache; plain objects, BigInt only past 2^53. */

@@ -101,6 +101,12 @@ function serial(): <T>(task: () => Promise<T>) => Promise<T> {
   }
 }
 
+/** DuckDB's refusal of a row whose primary key is already stored (raised by the INSERT or its COMMIT). */
+function isKeyConflict(e: unknown): boolean {
+  const message = e instanceof Error ? e.message : String(e)
+  return /duplicate key|violates primary key|constraint/i.test(message)
+}
+
 /** Wraps a DuckDB failure as an EddyError (`quota` when the storage is full). */
 function cacheError(e: unknown, what: string): EddyError {
   if (e instanceof EddyError) return e
@@ -347,13 +353,18 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
   }
 
   /**
-   * Moves a staged Arrow page into a table's physical table (inside the caller's transaction). An
-   * empty table (nothing stored, so nothing pending) takes the page's live rows in one plain
-   * INSERT: no per-row conflict check, and no tombstones, which would only be deleted again. A
-   * table that holds rows takes the upsert, where a pending local write is never overwritten by an
-   * older pulled row, and tombstones delete.
+   * Moves a staged Arrow page into a table's physical table (inside the caller's transaction).
+   *
+   * `insert` is the first try: when none of the page's keys is stored (a first load, and every
+   * later page of it: the edge sends each key once per pass), the page's live rows go in with one
+   * plain INSERT, no per-row conflict rule and no tombstones (they would only be deleted again).
+   * A page tombstone whose key is stored takes the upsert at once; a live row whose key is stored
+   * makes the INSERT fail on the primary key, and the caller rolls back and loads the page again
+   * with `upsert`. The upsert never lets an older pulled row overwrite a pending local write, and
+   * its tombstones delete. Both end in the same rows: the plain INSERT is the upsert's outcome when
+   * no key matches.
    */
-  async function loadStaged(t: Table, name: string): Promise<number> {
+  async function loadStaged(t: Table, name: string, mode: 'insert' | 'upsert'): Promise<number> {
     const target = ident(physical(t))
     const stagedCols = new Set(
       (
@@ -369,8 +380,14 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
        SELECT ${[...cols.map((c) => castCol(c)), 'CAST(s._hlc AS VARCHAR)', deleted, 'false', 'CAST(now() AS TIMESTAMP)'].join(', ')}
        FROM ${ident(name)} AS s`
     const count = (res: Row[]): number => Number(res[0]?.Count ?? res[0]?.count ?? 0)
-    const empty = (await run(`SELECT count(*) AS n FROM (SELECT 1 FROM ${target} LIMIT 1)`))[0]?.n === 0
-    if (empty) return count(await run(hasDeleted ? `${insert} WHERE NOT ${deleted}` : insert))
+    const storedTombstone = async (): Promise<boolean> =>
+      (
+        await run(
+          `SELECT 1 AS hit FROM ${ident(name)} AS s JOIN ${target} AS t ON ${keyMatch(t, 't')} WHERE ${deleted} LIMIT 1`,
+        )
+      ).length > 0
+    if (mode === 'insert' && !(hasDeleted && (await storedTombstone())))
+      return count(await run(hasDeleted ? `${insert} WHERE NOT ${deleted}` : insert))
     const res = await run(
       `${insert} ON CONFLICT DO UPDATE SET ${[
         ...cols.filter((c) => !c.primaryKey).map((c) => `${ident(c.name)} = excluded.${ident(c.name)}`),
@@ -382,6 +399,19 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
     )
     await dropSyncedTombstones(t)
     return count(res)
+  }
+
+  /**
+   * Stages `ipc` (DuckDB takes its buffer), runs `load` on it and drops the staging table, inside
+   * the caller's transaction: when `load` fails, the caller's rollback removes the table (DuckDB
+   * refuses any further statement in a failed transaction).
+   */
+  async function withStaged(ipc: Uint8Array, load: (name: string) => Promise<number>): Promise<number> {
+    const name = `_eddy_stage_${++stageSeq}`
+    await conn.insertArrowFromIPCStream(ipc, { name, create: true })
+    const out = await load(name)
+    await conn.query(`DROP TABLE ${ident(name)}`)
+    return out
   }
 
   const cache: DuckDbCache = {
@@ -533,19 +563,20 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
       )
     },
 
-    // DuckDB-WASM transfers `ipc`'s buffer to its worker: the caller's array is detached afterwards.
+    // DuckDB-WASM transfers the buffer it is given to its worker: the caller's `ipc` is detached
+    // afterwards. The plain INSERT gets a copy, so that a page whose keys are stored can be staged
+    // again for the upsert.
     loadArrow(t, ipc) {
-      return queue(() =>
-        inTransaction('bulk load', async () => {
-          const name = `_eddy_stage_${++stageSeq}`
-          await conn.insertArrowFromIPCStream(ipc, { name, create: true })
-          try {
-            return await loadStaged(t, name)
-          } finally {
-            await conn.query(`DROP TABLE IF EXISTS ${ident(name)}`)
-          }
-        }),
-      )
+      return queue(async () => {
+        try {
+          return await inTransaction('bulk load', () =>
+            withStaged(ipc.slice(), (name) => loadStaged(t, name, 'insert')),
+          )
+        } catch (e) {
+          if (!(e instanceof EddyError && isKeyConflict(e.cause))) throw e
+        }
+        return inTransaction('bulk load', () => withStaged(ipc, (name) => loadStaged(t, name, 'upsert')))
+      })
     },
 
     query(sql, params = []) {

@@ -17,7 +17,8 @@ import { openSnapshotStore } from './idb-snapshot.ts'
  * Local writes are flushed on a debounce, never per write: a write is durable once its outbox entry
  * is, and on start pending outbox entries are re-applied over the cache. Pulled changes and settled
  * writes are flushed before `applyRemote` / `markSynced` resolve, so the engine never saves a pull
- * cursor, or drops an outbox entry, ahead of the durable cache.
+ * cursor, or drops an outbox entry, ahead of the durable cache. Bulk loads (`loadArrow`) are the
+ * pages of a first load: the engine flushes once after the last page, before it saves the cursor.
  */
 export type Persistence = 'auto' | 'opfs' | 'idb' | 'memory'
 export type ResolvedPersistence = Exclude<Persistence, 'auto'>
@@ -116,12 +117,12 @@ export async function openPersistentCache(opts: OpenCacheOptions): Promise<Opene
     revertLocal: (previous) => written(inner.revertLocal(previous)),
     applyRemote: (changes, tables) => settled(inner.applyRemote(changes, tables)),
     markSynced: (t, rows, at) => settled(inner.markSynced(t, rows, at)),
-    // a bulk load is checkpointed at once: a large WAL is slow (and, past ~200k rows, has failed) to replay
-    loadArrow: async (t, ipc) => {
-      const n = await inner.loadArrow(t, ipc)
-      await flusher.now()
-      return n
-    },
+    // A bulk load is one page of a first load: the caller makes the whole load durable with
+    // `checkpoint()` after its last page, before it saves a cursor past it (the engine does). A
+    // checkpoint per page (or a debounced one between pages) cost as much as the page's insert.
+    // DuckDB still checkpoints by itself once its WAL passes 16 MB, so pages of 25,000 rows never
+    // leave more than ~20 MB of WAL to replay.
+    loadArrow: (t, ipc) => inner.loadArrow(t, ipc),
     query: (sql, params) => inner.query(sql, params),
     digestEntries: (t) => inner.digestEntries(t),
     checkpoint: () => flusher.now(),

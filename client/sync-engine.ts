@@ -19,8 +19,12 @@ export const MAX_BATCH = DEFAULT_LIMITS.maxMutations
  * faster (bench: 20,000 rows in 2.5 s instead of 5.6 s).
  */
 const PULL_LIMIT = 10_000
-/** Rows per Arrow page of a first load (the edge's maximum): one bulk load per page. */
-const ARROW_PULL_LIMIT = 100_000
+/**
+ * Rows per Arrow page of a first load: one bulk load (one cache transaction) per page. Pages of
+ * 25,000 let the edge read and encode page k+1 while the cache loads page k, which a single
+ * 100,000-row page left waiting (the edge's part was a third of a 100k hydrate, in series).
+ */
+const ARROW_PULL_LIMIT = 25_000
 /** Backoff after failures: base doubling up to the cap, times a jitter in [0.5, 1). */
 const BACKOFF_BASE_MS = 1000
 const BACKOFF_MAX_MS = 60_000
@@ -307,6 +311,8 @@ export function createSyncEngine(d: SyncDeps): SyncEngine {
         d.status.update({ progress: { done, total: page.hasMore ? done + ARROW_PULL_LIMIT : done } })
       }
     }
+    // The pages are committed but not yet checkpointed: durable before the caller saves the cursor.
+    if (done > 0) await d.cache.checkpoint()
     return resume === undefined ? undefined : { cursor: resume, rows: done }
   }
 

@@ -460,6 +460,85 @@ describe('DuckDB-WASM cache', () => {
     ])
   })
 
+  it('loads later pages of new keys as plain inserts, and a page meeting a stored key through the upsert', async () => {
+    const out = await page.evaluate(async () => {
+      const { lab } = window
+      const cache = await lab.openCache()
+      const t = lab.demoSchema.table('orders')
+      const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`
+      const hlc = (n: number) => `0017950000000${String(n).padStart(2, '0')}:00000:server`
+      const row = (n: number, status: string) => ({
+        order_id: id(n),
+        customer_id: n,
+        total_amount: `${n}.00`,
+        status,
+        created_at: '2026-01-01T00:00:00.000Z',
+      })
+      const change = (n: number, at: number, status: string | null) => ({
+        table: 'orders',
+        key: { order_id: id(n) },
+        row: status === null ? null : row(n, status),
+        hlc: hlc(at),
+        version: BigInt(at),
+      })
+      const read = async () =>
+        (
+          await cache.query(`SELECT order_id, status, _hlc, _needs_sync FROM _eddy_orders ORDER BY order_id`)
+        ).map((r) => [
+          Number(String(r.order_id).slice(-2)),
+          r.status,
+          Number(String(r._hlc).slice(13, 15)),
+          r._needs_sync,
+        ])
+      // a first page, then a local write during the load
+      await cache.loadArrow(t, lab.changesIpc(t, [change(1, 10, 'paid'), change(2, 11, 'paid')]))
+      await cache.applyLocal([{ table: t, key: { order_id: id(5) }, row: row(5, 'mine'), hlc: hlc(50) }])
+      // a later page of new keys, with a tombstone of a key never stored: the rows go in, the tombstone nowhere
+      const plain = await cache.loadArrow(
+        t,
+        lab.changesIpc(t, [change(3, 12, 'paid'), change(4, 13, null), change(6, 14, 'paid')]),
+      )
+      const afterPlain = await read()
+      // a page with the locally written key (older than the write) and a newer version of key 1:
+      // the plain insert meets stored keys, so the page is loaded again through the upsert
+      const upserted = await cache.loadArrow(
+        t,
+        lab.changesIpc(t, [change(5, 20, 'older'), change(1, 21, 'shipped'), change(7, 22, 'paid')]),
+      )
+      const afterUpsert = await read()
+      // a page whose only stored key is a tombstone: the row is deleted
+      await cache.loadArrow(t, lab.changesIpc(t, [change(2, 30, null), change(8, 31, 'paid')]))
+      const afterTombstone = await read()
+      await cache.close()
+      return { plain, afterPlain, upserted, afterUpsert, afterTombstone }
+    })
+    expect(out.plain).toBe(2)
+    expect(out.afterPlain).toEqual([
+      [1, 'paid', 10, false],
+      [2, 'paid', 11, false],
+      [3, 'paid', 12, false],
+      [5, 'mine', 50, true],
+      [6, 'paid', 14, false],
+    ])
+    expect(out.upserted).toBe(2)
+    expect(out.afterUpsert).toEqual([
+      [1, 'shipped', 21, false],
+      [2, 'paid', 11, false],
+      [3, 'paid', 12, false],
+      [5, 'mine', 50, true],
+      [6, 'paid', 14, false],
+      [7, 'paid', 22, false],
+    ])
+    expect(out.afterTombstone).toEqual([
+      [1, 'shipped', 21, false],
+      [3, 'paid', 12, false],
+      [5, 'mine', 50, true],
+      [6, 'paid', 14, false],
+      [7, 'paid', 22, false],
+      [8, 'paid', 31, false],
+    ])
+  })
+
   it('hydrates 100k pulled rows through Arrow and reports digest entries of live rows', async () => {
     const out = await page.evaluate(async () => {
       const { lab } = window
