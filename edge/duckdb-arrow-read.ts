@@ -1,4 +1,5 @@
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api'
+import { must } from '../shared/errors.ts'
 import type { Column, Table } from '../shared/schema.ts'
 import type { ArrowCell } from './arrow-pull.ts'
 import { quoteIdent } from './column-codec.ts'
@@ -73,15 +74,41 @@ export function changesAfter(
   }
 }
 
+/** Columns the Arrow pull sends as Utf8: their cells are read packed into one string per row. */
+function isText(c: Column): boolean {
+  return c.type === 'decimal' || c.type === 'text' || c.type === 'uuid' || c.type === 'json'
+}
+
+/**
+ * Reads one page in version order, chunk by chunk. `@duckdb/node-api` reads a text cell longer
+ * than 12 bytes with one native call and decodes it on its own, so a row's text cells (and its
+ * stamp) come packed into one string, beside each cell's byte length and null flag, and are split
+ * here: one string read per row instead of one per text cell. Packed ASCII (a byte per
+ * character) is sliced as it is; other text goes through its UTF-8 bytes, so every character comes
+ * back exactly.
+ */
 export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest): Promise<PulledColumns> {
   const { table } = req
   const from = changesAfter(table, req.afterVersion, req.tenant, req.limit)
-  const result = await conn.stream(
-    `SELECT ${table.columns.map(cellExpr).join(', ')}, t._hlc, t._deleted, t._version ${from.sql}`,
-    from.params,
-  )
-  const ncols = table.columns.length
-  const values: ArrowCell[][] = table.columns.map(() => [])
+  const texts = table.columns.filter(isText)
+  const others = table.columns.filter((c) => !isText(c))
+  const select = [
+    ...others.map(cellExpr),
+    ...texts.flatMap((c) => [
+      `CAST(strlen(coalesce(${cellExpr(c)}, '')) AS INTEGER)`,
+      `(${cellExpr(c)}) IS NULL`,
+    ]),
+    'CAST(strlen(t._hlc) AS INTEGER)',
+    't._deleted',
+    't._version',
+    `concat(${[...texts.map(cellExpr), 't._hlc'].join(', ')})`,
+  ]
+  const result = await conn.stream(`SELECT ${select.join(', ')} ${from.sql}`, from.params)
+  const values = new Map<string, ArrowCell[]>(table.columns.map((c) => [c.name, []]))
+  const otherOut = others.map((c) => must(values.get(c.name), c.name))
+  const textOut = texts.map((c) => must(values.get(c.name), c.name))
+  const nt = texts.length
+  const at = { hlcLength: others.length + 2 * nt, deleted: others.length + 2 * nt + 1 }
   const hlc: string[] = []
   const deleted: boolean[] = []
   let lastVersion: bigint | undefined
@@ -91,25 +118,37 @@ export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest
     if (chunk === null || chunk.rowCount === 0) break
     // one row past the limit only tells that more follow
     const n = Math.min(chunk.rowCount, req.limit - read)
-    for (let ci = 0; ci < ncols; ci++) {
-      const c = table.columns[ci] as Column
-      const out = values[ci] as ArrowCell[]
+    for (let ci = 0; ci < others.length; ci++) {
+      const c = others[ci] as Column
+      const out = otherOut[ci] as ArrowCell[]
       const vec = chunk.getColumnVector(ci)
       for (let i = 0; i < n; i++) out.push(cellOf(c, vec.getItem(i)))
     }
-    const hlcs = chunk.getColumnVector(ncols)
-    const dels = chunk.getColumnVector(ncols + 1)
-    const versions = chunk.getColumnVector(ncols + 2)
+    const lengths = Array.from({ length: nt + 1 }, (_, j) =>
+      chunk.getColumnVector(j === nt ? at.hlcLength : others.length + 2 * j),
+    )
+    const nulls = Array.from({ length: nt }, (_, j) => chunk.getColumnVector(others.length + 2 * j + 1))
+    const dels = chunk.getColumnVector(at.deleted)
+    const versions = chunk.getColumnVector(at.deleted + 1)
+    const packed = chunk.getColumnVector(at.deleted + 2)
     for (let i = 0; i < n; i++) {
-      hlc.push(String(hlcs.getItem(i)))
+      const text = String(packed.getItem(i))
+      let bytes: Buffer | undefined
+      let total = 0
+      for (const l of lengths) total += Number(l.getItem(i))
+      if (total !== text.length) bytes = Buffer.from(text, 'utf8')
+      let pos = 0
+      for (let j = 0; j <= nt; j++) {
+        const len = Number((lengths[j] as (typeof lengths)[number]).getItem(i))
+        const cell = bytes === undefined ? text.slice(pos, pos + len) : bytes.toString('utf8', pos, pos + len)
+        pos += len
+        if (j === nt) hlc.push(cell)
+        else (textOut[j] as ArrowCell[]).push(nulls[j]?.getItem(i) === true ? null : cell)
+      }
       deleted.push(dels.getItem(i) === true)
     }
     if (n > 0) lastVersion = BigInt(String(versions.getItem(n - 1)))
     read += chunk.rowCount
   }
-  return {
-    columns: { values: new Map(table.columns.map((c, i) => [c.name, values[i] ?? []])), hlc, deleted },
-    lastVersion,
-    hasMore: read > req.limit,
-  }
+  return { columns: { values, hlc, deleted }, lastVersion, hasMore: read > req.limit }
 }
