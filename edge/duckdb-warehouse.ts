@@ -43,6 +43,12 @@ type RawRow = Record<string, unknown>
 /** Up to this many values, staged rows travel as statement parameters instead of a temp table. */
 const MAX_VALUES_PARAMS = 1000
 
+/** Rows per statement when a transaction's lastSeqs and audit events are written. */
+const FLUSH_ROWS = 200
+
+/** Flush statements of up to this many rows are prepared once per text and kept. */
+const CACHED_FLUSH_ROWS = 64
+
 /** Prepared statements kept on the write connection (least recently used ones are dropped). */
 const MAX_PREPARED = 256
 
@@ -218,9 +224,19 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
     }
   }
 
-  function txFor(): WarehouseTx {
-    // The version counter is read once per transaction (under the write mutex), then advanced in memory.
+  /**
+   * A write transaction's operations, and the flush that runs before its COMMIT. The version
+   * counter is read once per transaction (under the write mutex) and advanced in memory; it, the
+   * clients' lastSeqs and the audit events are written by the flush, one statement each, so a
+   * group-committed transaction of many pushes does not pay three statements per push for them
+   * (every statement is a trip to DuckDB's threads). Reads inside the transaction see them:
+   * `client` overlays the lastSeqs not yet written.
+   */
+  function txFor(): { tx: WarehouseTx; flush(): Promise<void> } {
     let version: bigint | undefined
+    let versionWritten: bigint | undefined
+    const lastSeqs = new Map<string, { seq: number; owner: string | undefined }>()
+    const events: NewEvent[] = []
     const currentVersion = async (): Promise<bigint> => {
       if (version === undefined) {
         const r = await rows(writer, `SELECT value FROM _eddy_meta WHERE name = 'version'`)
@@ -294,22 +310,60 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       }
       await src.done()
       version = v
-      await writeSql(`UPDATE _eddy_meta SET value = ? WHERE name = 'version'`, [v])
       return written
     }
-    return {
+    const flush = async (): Promise<void> => {
+      if (version !== undefined && version !== versionWritten) {
+        await writeSql(`UPDATE _eddy_meta SET value = ? WHERE name = 'version'`, [version])
+        versionWritten = version
+      }
+      const seqs = [...lastSeqs]
+      lastSeqs.clear()
+      for (let at = 0; at < seqs.length; at += FLUSH_ROWS) {
+        const part = seqs.slice(at, at + FLUSH_ROWS)
+        await writeSql(
+          `INSERT INTO _eddy_clients VALUES ${part.map(() => '(?, ?, ?)').join(', ')} ON CONFLICT (client_id)
+           DO UPDATE SET last_seq = excluded.last_seq, owner = coalesce(_eddy_clients.owner, excluded.owner)`,
+          part.flatMap(([clientId, { seq, owner }]) => [clientId, seq, owner ?? null]),
+          part.length <= CACHED_FLUSH_ROWS,
+        )
+      }
+      const added = events.splice(0)
+      for (let at = 0; at < added.length; at += FLUSH_ROWS) {
+        const part = added.slice(at, at + FLUSH_ROWS)
+        await writeSql(
+          `INSERT INTO _eddy_sync_events (client_id, received_at, mutations, applied, stale, duplicate, conflict,
+             rejected, duration_ms, tenant)
+           VALUES ${part.map(() => '(?, CAST(? AS TIMESTAMP), ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+          part.flatMap((e) => [
+            e.clientId,
+            e.receivedAt,
+            e.mutations,
+            e.applied,
+            e.stale,
+            e.duplicate,
+            e.conflict,
+            e.rejected,
+            e.durationMs,
+            e.tenant ?? null,
+          ]),
+          part.length <= CACHED_FLUSH_ROWS,
+        )
+      }
+    }
+    const tx: WarehouseTx = {
       async client(clientId) {
         const r = (
           await writeSql('SELECT last_seq, owner FROM _eddy_clients WHERE client_id = ?', [clientId])
         ).getRowObjectsJS() as RawRow[]
-        return clientFromRow(r[0])
+        const stored = clientFromRow(r[0])
+        const pending = lastSeqs.get(clientId)
+        return pending === undefined ? stored : { lastSeq: pending.seq, owner: stored.owner ?? pending.owner }
       },
       async setLastSeq(clientId, seq, owner) {
-        await writeSql(
-          `INSERT INTO _eddy_clients VALUES (?, ?, ?) ON CONFLICT (client_id) DO UPDATE
-           SET last_seq = excluded.last_seq, owner = coalesce(_eddy_clients.owner, excluded.owner)`,
-          [clientId, seq, owner ?? null],
-        )
+        // the stored owner, if any, wins over this one (`coalesce` in the flush); so does an earlier call's
+        const pending = lastSeqs.get(clientId)
+        lastSeqs.set(clientId, { seq, owner: pending?.owner ?? owner })
       },
       async readRows(table, keys) {
         const out = new Map<string, StoredRow>()
@@ -362,24 +416,10 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         }
       },
       async addEvent(e: NewEvent) {
-        await writeSql(
-          `INSERT INTO _eddy_sync_events (client_id, received_at, mutations, applied, stale, duplicate, conflict,
-             rejected, duration_ms, tenant) VALUES (?, CAST(? AS TIMESTAMP), ?, ?, ?, ?, ?, ?, ?, ?)`,
-          [
-            e.clientId,
-            e.receivedAt,
-            e.mutations,
-            e.applied,
-            e.stale,
-            e.duplicate,
-            e.conflict,
-            e.rejected,
-            e.durationMs,
-            e.tenant ?? null,
-          ],
-        )
+        events.push(e)
       },
     }
+    return { tx, flush }
   }
 
   const warehouse: Warehouse = {
@@ -446,7 +486,9 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
           throw unavailable(e)
         }
         try {
-          const out = await fn(txFor())
+          const { tx, flush } = txFor()
+          const out = await fn(tx)
+          await flush()
           await writer.run('COMMIT')
           return out
         } catch (e) {

@@ -1,13 +1,14 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { canonicalKey } from '../shared/digest.ts'
+import { must } from '../shared/errors.ts'
 import { formatHlc } from '../shared/hlc.ts'
 import type { Mutation, PushResponse } from '../shared/protocol.ts'
 import { reconcile, type StoredRow } from '../shared/reconcile.ts'
 import { defineSchema, type Row, type Schema, type Table } from '../shared/schema.ts'
 import { validateWrite } from '../shared/validators.ts'
 import { applyBatch } from './apply-batch.ts'
-import type { PulledChange, Warehouse } from './warehouse.ts'
+import type { NewEvent, PulledChange, Warehouse } from './warehouse.ts'
 
 /**
  * The one suite every warehouse adapter passes (DuckDB, PostgreSQL, D1):
@@ -916,6 +917,50 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
       expect(await w.write(async (tx) => (await tx.client(cl)).owner)).toBe('alice')
       expect(await w.write((tx) => tx.client(cl)).then((c) => c.lastSeq)).toBe(2)
       expect(await w.write(async (tx) => (await tx.client(`${cl}-unknown`)).owner)).toBeUndefined()
+    })
+
+    it('reads its own bookkeeping back inside a transaction, however many clients and events it holds', async () => {
+      const cl = client()
+      const many = Array.from({ length: 230 }, () => client())
+      const before = (await w.events(1000)).length
+      const event = (clientId: string, mutations: number): NewEvent => ({
+        clientId,
+        receivedAt: new Date().toISOString(),
+        mutations,
+        applied: mutations,
+        stale: 0,
+        duplicate: 0,
+        conflict: 0,
+        rejected: 0,
+        durationMs: 1.5,
+      })
+      const seen = await w.write(async (tx) => {
+        const read: Array<{ lastSeq: number; owner: string | undefined }> = []
+        read.push(await tx.client(cl))
+        await tx.setLastSeq(cl, 5, undefined)
+        read.push(await tx.client(cl))
+        await tx.setLastSeq(cl, 7, 'alice')
+        read.push(await tx.client(cl))
+        await tx.setLastSeq(cl, 9, 'bob')
+        read.push(await tx.client(cl))
+        for (const [i, other] of many.entries()) {
+          await tx.setLastSeq(other, i + 1, undefined)
+          await tx.addEvent(event(other, i + 1))
+        }
+        return read
+      })
+      expect(seen).toEqual([
+        { lastSeq: 0, owner: undefined },
+        { lastSeq: 5, owner: undefined },
+        { lastSeq: 7, owner: 'alice' },
+        { lastSeq: 9, owner: 'alice' },
+      ])
+      expect(await w.write((tx) => tx.client(cl))).toEqual({ lastSeq: 9, owner: 'alice' })
+      const last = must(many.at(-1), 'client')
+      expect(await w.write((tx) => tx.client(last))).toEqual({ lastSeq: many.length, owner: undefined })
+      const events = await w.events(1000)
+      expect(events.length - before).toBe(many.length)
+      expect(events[0]).toMatchObject({ clientId: last, mutations: many.length, durationMs: 1.5 })
     })
 
     it('prunes old events and old tombstones, keeping live rows', async () => {
