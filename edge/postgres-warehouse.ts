@@ -264,7 +264,72 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
     await guard(() => q(sql, `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(opts.searchPath ?? '')}`))
   }
 
-  function txFor(db: Db): WarehouseTx {
+  /**
+   * A write transaction's operations, and the flush that runs before its COMMIT: the clients'
+   * lastSeqs and the audit events are kept until then and written by one statement, so a
+   * group-committed transaction of many pushes does not pay two round trips per push for them.
+   * Reads inside the transaction see them: `client` overlays the lastSeqs not yet written.
+   */
+  function txFor(db: Db): { tx: WarehouseTx; flush(): Promise<void> } {
+    const lastSeqs = new Map<string, { seq: number; owner: string | undefined }>()
+    const events: NewEvent[] = []
+    const flush = async (): Promise<void> => {
+      if (lastSeqs.size === 0 && events.length === 0) return
+      const seqs = [...lastSeqs]
+      const added = events.splice(0)
+      lastSeqs.clear()
+      const col = <T>(
+        xs: readonly T[],
+        f: (x: T) => string | number | null | undefined,
+      ): Array<string | null> =>
+        xs.map((x) => {
+          const v = f(x)
+          return v === null || v === undefined ? null : String(v)
+        })
+      // one statement for both (a data-modifying CTE); events keep their order, so their ids do too
+      await q(
+        db,
+        `WITH clients AS (
+           INSERT INTO _eddy_clients (client_id, last_seq, owner)
+           SELECT s.client_id, s.last_seq::bigint, s.owner FROM unnest($1::text[], $2::text[], $3::text[])
+             AS s(client_id, last_seq, owner)
+           ON CONFLICT (client_id) DO UPDATE
+           SET last_seq = excluded.last_seq, owner = coalesce(_eddy_clients.owner, excluded.owner)
+         )
+         INSERT INTO _eddy_sync_events (client_id, received_at, mutations, applied, stale, duplicate, conflict,
+           rejected, duration_ms, tenant)
+         SELECT s.client_id, s.received_at::timestamptz, s.mutations::int, s.applied::int, s.stale::int,
+           s.duplicate::int, s.conflict::int, s.rejected::int, s.duration_ms::float8, s.tenant
+         FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+           $11::text[], $12::text[], $13::text[]) WITH ORDINALITY
+           AS s(client_id, received_at, mutations, applied, stale, duplicate, conflict, rejected, duration_ms,
+             tenant, n)
+         ORDER BY s.n`,
+        [
+          col(seqs, ([clientId]) => clientId),
+          col(seqs, ([, p]) => p.seq),
+          col(seqs, ([, p]) => p.owner),
+          col(added, (e) => e.clientId),
+          col(added, (e) => e.receivedAt),
+          col(added, (e) => e.mutations),
+          col(added, (e) => e.applied),
+          col(added, (e) => e.stale),
+          col(added, (e) => e.duplicate),
+          col(added, (e) => e.conflict),
+          col(added, (e) => e.rejected),
+          col(added, (e) => e.durationMs),
+          col(added, (e) => e.tenant),
+        ],
+      )
+    }
+    return { tx: txOps(db, lastSeqs, events), flush }
+  }
+
+  function txOps(
+    db: Db,
+    lastSeqs: Map<string, { seq: number; owner: string | undefined }>,
+    events: NewEvent[],
+  ): WarehouseTx {
     /**
      * One set-based upsert, rows numbered with fresh versions in order. lww tables keep the hlc
      * guard in SQL: an older stamp never overwrites a newer row. With `report`, resolves the
@@ -325,15 +390,14 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
     return {
       async client(clientId) {
         const r = await q(db, 'SELECT last_seq, owner FROM _eddy_clients WHERE client_id = $1', [clientId])
-        return clientFromRow(r[0])
+        const stored = clientFromRow(r[0])
+        const pending = lastSeqs.get(clientId)
+        return pending === undefined ? stored : { lastSeq: pending.seq, owner: stored.owner ?? pending.owner }
       },
       async setLastSeq(clientId, seq, owner) {
-        await q(
-          db,
-          `INSERT INTO _eddy_clients VALUES ($1, $2, $3) ON CONFLICT (client_id) DO UPDATE
-           SET last_seq = excluded.last_seq, owner = coalesce(_eddy_clients.owner, excluded.owner)`,
-          [clientId, seq, owner ?? null],
-        )
+        // the stored owner, if any, wins over this one (`coalesce` in the flush); so does an earlier call's
+        const pending = lastSeqs.get(clientId)
+        lastSeqs.set(clientId, { seq, owner: pending?.owner ?? owner })
       },
       async readRows(table, keys) {
         const out = new Map<string, StoredRow>()
@@ -382,23 +446,7 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
         )
       },
       async addEvent(e: NewEvent) {
-        await q(
-          db,
-          `INSERT INTO _eddy_sync_events (client_id, received_at, mutations, applied, stale, duplicate, conflict,
-             rejected, duration_ms, tenant) VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9, $10)`,
-          [
-            e.clientId,
-            e.receivedAt,
-            e.mutations,
-            e.applied,
-            e.stale,
-            e.duplicate,
-            e.conflict,
-            e.rejected,
-            e.durationMs,
-            e.tenant ?? null,
-          ],
-        )
+        events.push(e)
       },
     }
   }
@@ -468,7 +516,12 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
       })
     },
     write(fn) {
-      return locked((db) => fn(txFor(db)))
+      return locked(async (db) => {
+        const { tx, flush } = txFor(db)
+        const out = await fn(tx)
+        await flush()
+        return out
+      })
     },
     pull(req: PullRequest) {
       return guard(async () => {
