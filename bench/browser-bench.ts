@@ -263,15 +263,18 @@ export async function runBrowserBench(
       const e = await call(page, 'eddyQuery', sizes.queryReps)
       const p = await call(page, 'pgliteQuery', Math.min(5, sizes.queryReps))
       const d = await call(page, 'dexieAgg', 2)
+      // the floor: the same rows in an in-memory DuckDB-WASM (same bundle, no Eddy, no OPFS)
+      const raw1m = await call(page, 'rawArrowInsert', S.million, n, 1)
       sameAnswer(e.answer, p.answer, 'GROUP BY 1M Eddy vs PGlite')
       sameAnswer(e.answer, d.answer, 'GROUP BY 1M Eddy vs Dexie JS')
+      sameAnswer(e.answer, raw1m.answer, 'GROUP BY 1M Eddy vs raw DuckDB')
       analytics.push({
         rows: n,
         eddy: summarize(e.ms),
         pglite: summarize(p.ms),
         dexieJs: summarize(d.ms),
         rxdbJs: undefined,
-        rawDuckdb: undefined,
+        rawDuckdb: summarize(raw1m.queryMs),
       })
       await call(page, 'eddyClose')
     }

@@ -26,6 +26,8 @@ export interface DuckDbCacheOptions {
   persistent?: boolean
   /** Batches larger than this go through an Arrow staging table rather than a VALUES list. */
   stagingThreshold?: number
+  /** Statements run when the cache connects (default `CACHE_SETTINGS`). */
+  settings?: readonly string[]
   /** Local writes wait this long without a new one before their batch starts (default 25 ms)... */
   localBatchQuietMs?: number
   /** ... and at most this long after the first (default 250 ms); any other operation starts them at once. */
@@ -42,6 +44,17 @@ export interface DuckDbCache extends LocalCache {
 }
 
 const SYSTEM_COLUMNS = ['_hlc', '_needs_sync', '_synced_at', '_deleted'] as const
+
+/**
+ * DuckDB settings for the cache's database, applied when the cache connects (they are global to
+ * the instance, and take effect for the row groups written from then on).
+ *
+ * FSST off: text columns are stored as dictionaries or plain strings instead. Every scan of an
+ * FSST segment decompresses each string, which in single-threaded DuckDB-WASM cost more than the
+ * rest of a GROUP BY over a text column cast to a number (1M orders: 116 -> 64 ms, measured side
+ * by side in Chromium, docs/benchmarks.md); the price is a larger file for long unique strings.
+ */
+export const CACHE_SETTINGS: readonly string[] = ["SET disabled_compression_methods = 'fsst'"]
 
 /** Identifiers come from the checked schema (lower-case a-z0-9_), quoted anyway. */
 function ident(name: string): string {
@@ -119,6 +132,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
   const { db } = opts
   const threshold = opts.stagingThreshold ?? 256
   const conn: AsyncDuckDBConnection = await db.connect()
+  for (const sql of opts.settings ?? CACHE_SETTINGS) await conn.query(sql)
   const serialQueue = serial()
   const quietMs = opts.localBatchQuietMs ?? 25
   const maxWaitMs = opts.localBatchMaxMs ?? 250

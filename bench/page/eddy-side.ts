@@ -84,15 +84,59 @@ export async function eddyQuery(reps: number): Promise<{ ms: number[]; answer: G
 }
 
 /**
+ * Two Eddy caches open at once (two profiles' files), the GROUP BY asked of each in turn, `reps`
+ * times: a side-by-side comparison of two cache layouts that shares the machine's noise.
+ */
+export async function eddyPairQuery(
+  a: string,
+  b: string,
+  reps: number,
+): Promise<{ a: number[]; b: number[] }> {
+  const open = (name: string) =>
+    createEddy({ url: '/sync', schema: demoSchema, name, persistence: 'opfs', autoSync: false })
+  const ea = await open(a)
+  const eb = await open(b)
+  try {
+    await ea.query(GROUP_BY_SQL)
+    await eb.query(GROUP_BY_SQL)
+    const out = { a: [] as number[], b: [] as number[] }
+    for (let i = 0; i < reps; i++) {
+      out.a.push(...(await timeEach(1, () => ea.query(GROUP_BY_SQL))))
+      out.b.push(...(await timeEach(1, () => eb.query(GROUP_BY_SQL))))
+    }
+    return out
+  } finally {
+    await ea.close()
+    await eb.close()
+  }
+}
+
+/** `n` round trips of `eddy.query('SELECT 1')`: the query path without DuckDB's work. */
+export function eddyRoundTrip(n: number): Promise<number[]> {
+  const e = live()
+  return timeEach(n, () => e.query('SELECT 1 AS x'))
+}
+
+/**
  * Fills a profile's OPFS cache file with `n` synced orders through the cache's own bulk load
  * (`loadArrow`, Arrow IPC), before Eddy opens it: how the 1M analytics round gets its rows
- * without a million-row pull through the edge. Returns the seconds it took.
+ * without a million-row pull through the edge. Returns the seconds it took. `settings` replaces
+ * the cache's DuckDB settings for the load (profiling: `[]` writes the file as DuckDB's defaults would).
  */
-export async function eddyPreload(name: string, prefix: number, n: number): Promise<number> {
+export async function eddyPreload(
+  name: string,
+  prefix: number,
+  n: number,
+  settings?: readonly string[],
+): Promise<number> {
   const t0 = performance.now()
   const db = await startDuckDb(`opfs://${name}.duckdb`)
   try {
-    const cache = await createDuckDbCache({ db, persistent: true })
+    const cache = await createDuckDbCache({
+      db,
+      persistent: true,
+      ...(settings === undefined ? {} : { settings }),
+    })
     await cache.init([...demoSchema.tables.values()])
     const orders = demoSchema.table('orders')
     const hlc = formatHlc({ wall: Date.UTC(2026, 0, 1), counter: 0, node: 'seed' })

@@ -1,12 +1,13 @@
 import * as eddySide from './eddy-side.ts'
 import * as peers from './peers.ts'
+import * as profile from './query-profile.ts'
 
 /**
  * The bench page (built for production with `bench/vite.config.ts`). It only exposes the
  * measurements as `window.bench`; `bench/browser-bench.ts` drives them from Node. With
  * `?cold=eddy&name=N` or `?cold=raw&file=F` it times a cold start from navigation start instead.
  */
-export const benchApi = { ...eddySide, ...peers }
+export const benchApi = { ...eddySide, ...peers, ...profile }
 export type BenchApi = typeof benchApi
 
 export interface BenchWindow {

@@ -584,6 +584,33 @@ describe('DuckDB-WASM cache', () => {
       hlc: '001795000000000:00000:server',
     })
   })
+
+  it('writes text columns to the OPFS file without FSST, and still answers them as text', async () => {
+    const out = await page.evaluate(async () => {
+      const { lab } = window
+      const file = `opfs://fsst-${Date.now()}.duckdb`
+      const cache = await lab.openCache(file)
+      const t = lab.demoSchema.table('orders')
+      await cache.loadArrow(t, lab.ordersIpc(30_000))
+      await cache.checkpoint()
+      const layout = await cache.query(
+        `SELECT column_name, string_agg(DISTINCT compression, ',' ORDER BY compression) AS compression
+         FROM pragma_storage_info('_eddy_orders') WHERE column_name IN ('order_id', 'total_amount')
+         GROUP BY column_name ORDER BY column_name`,
+      )
+      const sums = await cache.query(
+        'SELECT sum(CAST(total_amount AS DECIMAL(18,2))) AS total, min(total_amount) AS least FROM orders',
+      )
+      await cache.close()
+      return { layout, sums }
+    })
+    // the uuid-like keys are what DuckDB compresses with FSST by default
+    for (const c of out.layout) expect(String(c.compression)).not.toContain('FSST')
+    expect(out.layout.map((c) => c.column_name)).toEqual(['order_id', 'total_amount'])
+    let total = 0
+    for (let i = 0; i < 30_000; i++) total += (i % 500) * 100 + (i % 100)
+    expect(out.sums).toEqual([{ total: (total / 100).toFixed(2), least: '0.00' }])
+  })
 })
 
 /** sum of units_in_stock when the last of i = 0..1999 wins for key (i % 1500) + 1 */

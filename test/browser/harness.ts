@@ -81,8 +81,8 @@ async function toRequest(req: IncomingMessage, origin: string): Promise<Request>
   })
 }
 
-async function send(res: ServerResponse, r: Response): Promise<void> {
-  const headers: Record<string, string> = {}
+async function send(res: ServerResponse, r: Response, extra: Record<string, string>): Promise<void> {
+  const headers: Record<string, string> = { ...extra }
   r.headers.forEach((v, k) => {
     headers[k] = v
   })
@@ -90,7 +90,22 @@ async function send(res: ServerResponse, r: Response): Promise<void> {
   res.end(Buffer.from(await r.arrayBuffer()))
 }
 
-export async function startServer(dist = DIST): Promise<TestServer> {
+/**
+ * The headers that make a page cross-origin isolated (`crossOriginIsolated`, SharedArrayBuffer):
+ * what an app must serve for Eddy to pick DuckDB-WASM's threaded bundle (docs/embedding.md).
+ */
+export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+}
+
+export interface ServerOptions {
+  /** Serve every response with `ISOLATION_HEADERS` (a cross-origin isolated page). */
+  isolated?: boolean
+}
+
+export async function startServer(dist = DIST, options: ServerOptions = {}): Promise<TestServer> {
+  const extra = options.isolated === true ? ISOLATION_HEADERS : {}
   let edge: FetchHandler | null = null
   let interceptor: Interceptor | null = null
   let origin = ''
@@ -104,24 +119,26 @@ export async function startServer(dist = DIST): Promise<TestServer> {
           res.destroy()
           return
         }
-        if (early) return send(res, early)
+        if (early) return send(res, early, extra)
         if (!edge)
           return send(
             res,
             Response.json({ error: { code: 'warehouse_unavailable', message: 'no edge' } }, { status: 503 }),
+            extra,
           )
-        return send(res, await edge(request))
+        return send(res, await edge(request), extra)
       }
       const file = normalize(
         join(dist, decodeURIComponent(url.pathname === '/' ? '/index.html' : url.pathname)),
       )
       if (!file.startsWith(dist) || !existsSync(file)) {
-        res.writeHead(404, { 'content-type': 'text/plain' })
+        res.writeHead(404, { ...extra, 'content-type': 'text/plain' })
         res.end('not found')
         return
       }
       const body = await readFile(file)
       res.writeHead(200, {
+        ...extra,
         'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
         'cache-control': 'no-cache',
       })

@@ -1,0 +1,309 @@
+import { join } from 'node:path'
+import type { Page } from 'playwright-core'
+import { launchProfile, openPage, REPO, startServer } from '../test/browser/harness.ts'
+import { GROUP_BY_SQL } from './data.ts'
+import type { BenchApi, BenchWindow } from './page/main.ts'
+import type { ProfileResult, ProfileStep } from './page/query-profile.ts'
+
+/**
+ * `npx tsx bench/query-profile.ts [--layout | --eddy | --isolated] [rows...]`: where the analytics
+ * round's time goes, in one Chromium page (production build of the bench page). By default: the
+ * GROUP BY on raw DuckDB-WASM in memory, on a raw OPFS file, and on Eddy's own cache file (filled
+ * like the bench's 1M round) read raw and through `eddy.query`, with `EXPLAIN ANALYZE` and the
+ * cache table's storage layout. `--layout`: one file, the rows stored with and without FSST and
+ * uncompressed, queried in alternation. `--eddy`: two caches (DuckDB's default compression vs the
+ * cache's settings) open at once and asked in turn. `--isolated`: a cross-origin isolated page,
+ * DuckDB-WASM's `eh` vs threaded `coi` bundle, in memory and on OPFS. Prints a report; not part
+ * of `npm run bench`.
+ */
+const DIST = join(REPO, '.cache', 'bench-dist')
+const isolated = process.argv.includes('--isolated')
+const sizes = process.argv
+  .slice(2)
+  .filter((a) => !a.startsWith('--'))
+  .map(Number)
+  .filter((n) => n > 0)
+const ns = sizes.length > 0 ? sizes : [100_000, 1_000_000]
+const REPS = 10
+
+type Fn = keyof BenchApi
+async function call<K extends Fn>(
+  page: Page,
+  name: K,
+  ...args: Parameters<BenchApi[K]>
+): Promise<Awaited<ReturnType<BenchApi[K]>>> {
+  return page.evaluate(
+    ([n, a]) => {
+      const api = (window as unknown as BenchWindow).bench as unknown as Record<
+        string,
+        (...x: unknown[]) => Promise<unknown>
+      >
+      const fn = api[n]
+      if (fn === undefined) throw new Error(`no bench function ${n}`)
+      return fn(...a)
+    },
+    [name, args] as [string, unknown[]],
+  ) as Promise<Awaited<ReturnType<BenchApi[K]>>>
+}
+
+async function tryCall<K extends Fn>(
+  page: Page,
+  name: K,
+  ...args: Parameters<BenchApi[K]>
+): Promise<Awaited<ReturnType<BenchApi[K]>> | []> {
+  try {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<never>((_, fail) => {
+      timer = setTimeout(() => fail(new Error('no answer within 120 s')), 120_000)
+    })
+    try {
+      return await Promise.race([call(page, name, ...args), late])
+    } finally {
+      clearTimeout(timer)
+    }
+  } catch (e) {
+    console.log(`  ${name} failed: ${String(e).split('\n')[0]}`)
+    return []
+  }
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? Number.NaN : (s[Math.floor((s.length - 1) / 2)] ?? Number.NaN)
+}
+
+/** A table like the demo's `orders` (text amounts), `n` rows generated in DuckDB itself. */
+function fill(table: string, n: number): string {
+  return `CREATE OR REPLACE TABLE ${table} AS SELECT
+    uuid()::VARCHAR AS order_id, (1 + h % 1000)::INTEGER AS customer_id,
+    printf('%d.%02d', (500 + h % 50000) // 100, (500 + h % 50000) % 100) AS total_amount,
+    ['pending','paid','shipped','cancelled'][1 + ((h >> 20) % 4)::INTEGER] AS status,
+    strftime(TIMESTAMP '2025-01-01' + to_seconds((h % 31536000)::BIGINT), '%Y-%m-%dT%H:%M:%S.000Z') AS created_at
+    FROM (SELECT hash(i) AS h FROM range(${n}) t(i))`
+}
+
+const NO_CAST = 'SELECT status, count(*) AS n FROM orders GROUP BY status ORDER BY status'
+const CAST_ONLY = 'SELECT sum(CAST(total_amount AS DECIMAL(18,2))) AS total FROM orders'
+
+function print(label: string, res: readonly ProfileResult[]): void {
+  for (const r of res) {
+    if (r.ms.length > 0)
+      console.log(
+        `  ${label} | ${median(r.ms).toFixed(1)} ms median of ${r.ms.length} | ${r.sql.slice(0, 90)}`,
+      )
+  }
+}
+
+function printPlan(res: readonly ProfileResult[]): void {
+  for (const r of res) {
+    if (!r.sql.startsWith('EXPLAIN ANALYZE')) continue
+    for (const row of r.rows) console.log(String(row.explain_value ?? JSON.stringify(row)))
+  }
+}
+
+const storageSummary = (table: string): string =>
+  `SELECT column_name, count(DISTINCT row_group_id) AS row_groups, count(*) AS segments,
+     string_agg(DISTINCT compression, ',') AS compression, sum(count) AS tuples
+   FROM pragma_storage_info('${table}') GROUP BY column_name ORDER BY column_name`
+
+const rowGroupSizes = (table: string): string =>
+  `SELECT count(*) AS row_groups, min(c) AS min_rows, max(c) AS max_rows FROM
+     (SELECT row_group_id, max(count) AS c FROM pragma_storage_info('${table}') WHERE column_name = 'status' GROUP BY row_group_id)`
+
+async function main(): Promise<void> {
+  const { build } = await import('vite')
+  process.env.EDDY_BENCH_OUT = DIST
+  await build({ configFile: join(REPO, 'bench', 'vite.config.ts'), logLevel: 'error' })
+  const server = await startServer(DIST, { isolated })
+  const profile = await launchProfile()
+  try {
+    const page = await openPage(profile.context, `${server.origin}/`, 'bench ready')
+    console.log(`crossOriginIsolated: ${await call(page, 'profileIsolated')}`)
+    const queries = (from: string): ProfileStep[] => [
+      { sql: GROUP_BY_SQL.replace('FROM orders', `FROM ${from}`), reps: REPS },
+      { sql: NO_CAST.replace('FROM orders', `FROM ${from}`), reps: REPS },
+      { sql: CAST_ONLY.replace('FROM orders', `FROM ${from}`), reps: REPS },
+      { sql: `EXPLAIN ANALYZE ${GROUP_BY_SQL.replace('FROM orders', `FROM ${from}`)}`, reps: 0 },
+    ]
+    if (isolated) {
+      await threads(page)
+      return
+    }
+    if (process.argv.includes('--eddy')) {
+      await eddyLayouts(page)
+      return
+    }
+    if (process.argv.includes('--layout')) {
+      await layouts(page)
+      return
+    }
+    for (const n of ns) {
+      console.log(`\n=== ${n} rows`)
+      const mem = await call(page, 'profileSql', ':memory:', [
+        { sql: fill('orders', n), reps: 0 },
+        ...queries('orders'),
+      ])
+      print('raw memory', mem)
+      printPlan(mem)
+
+      const file = `opfs://prof-raw-${n}.duckdb`
+      await call(page, 'profileSql', file, [
+        { sql: fill('orders', n), reps: 0 },
+        { sql: 'CHECKPOINT', reps: 0 },
+      ])
+      const opfs = await call(page, 'profileSql', file, [
+        ...queries('orders'),
+        { sql: rowGroupSizes('orders'), reps: 0 },
+      ])
+      print('raw opfs ', opfs)
+      console.log(`  raw opfs layout: ${JSON.stringify(opfs.at(-1)?.rows)}`)
+
+      const name = `prof-eddy-${n}`
+      const loadS = await call(page, 'eddyPreload', name, 0x3000, n)
+      console.log(`  eddyPreload: ${loadS.toFixed(1)} s`)
+      const eddyRaw = await call(page, 'profileSql', `opfs://${name}.duckdb`, [
+        ...queries('orders'),
+        { sql: GROUP_BY_SQL.replace('FROM orders', 'FROM _eddy_orders'), reps: REPS },
+        { sql: storageSummary('_eddy_orders'), reps: 0 },
+        { sql: rowGroupSizes('_eddy_orders'), reps: 0 },
+      ])
+      print('eddy file raw', eddyRaw)
+      printPlan(eddyRaw)
+      console.log(`  eddy file layout: ${JSON.stringify(eddyRaw.at(-1)?.rows)}`)
+      for (const r of eddyRaw.at(-2)?.rows ?? []) console.log(`    ${JSON.stringify(r)}`)
+
+      await call(page, 'eddyOpen', name)
+      const q = await call(page, 'eddyQuery', REPS)
+      console.log(`  eddy.query | ${median(q.ms).toFixed(1)} ms median of ${q.ms.length}`)
+      await call(page, 'eddyClose')
+    }
+  } finally {
+    await profile.dispose()
+    await server.close()
+  }
+}
+
+/**
+ * The same rows stored three ways in one OPFS file, queried in alternation: DuckDB's default
+ * compression (FSST for the text amounts), FSST disabled, and no compression at all.
+ */
+async function layouts(page: Page): Promise<void> {
+  for (const n of ns) {
+    const file = `opfs://prof-layout-${n}.duckdb`
+    const settings = await call(page, 'profileSql', file, [
+      {
+        sql: "SELECT name, value FROM duckdb_settings() WHERE name LIKE '%compress%' OR name IN ('threads', 'memory_limit', 'preserve_insertion_order')",
+        reps: 0,
+      },
+      { sql: fill('base', n), reps: 0 },
+      { sql: 'CREATE OR REPLACE TABLE t_default AS SELECT * FROM base', reps: 0 },
+      { sql: 'CHECKPOINT', reps: 0 },
+      { sql: "SET disabled_compression_methods = 'fsst'", reps: 0 },
+      { sql: 'CREATE OR REPLACE TABLE t_nofsst AS SELECT * FROM base', reps: 0 },
+      { sql: 'CHECKPOINT', reps: 0 },
+      { sql: "SET force_compression = 'uncompressed'", reps: 0 },
+      { sql: 'CREATE OR REPLACE TABLE t_plain AS SELECT * FROM base', reps: 0 },
+      { sql: 'CHECKPOINT', reps: 0 },
+    ])
+    console.log(`\n=== ${n} rows: settings ${JSON.stringify(settings[0]?.rows)}`)
+    const tables = ['t_default', 't_nofsst', 't_plain']
+    const steps: ProfileStep[] = []
+    for (const t of tables) steps.push({ sql: storageSummary(t), reps: 0 })
+    for (let round = 0; round < 6; round++)
+      for (const t of tables) {
+        steps.push({ sql: GROUP_BY_SQL.replace('FROM orders', `FROM ${t}`), reps: 5 })
+        steps.push({ sql: CAST_ONLY.replace('FROM orders', `FROM ${t}`), reps: 5 })
+      }
+    const res = await call(page, 'profileSql', file, steps)
+    for (const [i, t] of tables.entries())
+      console.log(
+        `  ${t}: ${JSON.stringify(res[i]?.rows.filter((r) => r.column_name === 'total_amount' || r.column_name === 'status'))}`,
+      )
+    const by = new Map<string, number[]>()
+    for (const r of res.slice(tables.length)) by.set(r.sql, [...(by.get(r.sql) ?? []), ...r.ms])
+    for (const [sql, ms] of by)
+      console.log(`  ${median(ms).toFixed(1)} ms median of ${ms.length} | ${sql.slice(0, 120)}`)
+  }
+}
+
+/**
+ * Through `eddy.query`, side by side: a cache file written with DuckDB's default compression (as
+ * every cache was before `CACHE_SETTINGS`) and one written with the cache's settings, in
+ * alternating rounds, plus the bench's raw in-memory baseline.
+ */
+async function eddyLayouts(page: Page): Promise<void> {
+  for (const n of ns) {
+    console.log(`\n=== ${n} rows through eddy.query`)
+    const files = { before: `prof-before-${n}`, after: `prof-after-${n}` }
+    await call(page, 'eddyPreload', files.before, 0x3000, n, [])
+    await call(page, 'eddyPreload', files.after, 0x3000, n)
+    for (const [k, name] of Object.entries(files)) {
+      const size = await call(page, 'profileSql', `opfs://${name}.duckdb`, [
+        { sql: 'SELECT database_size, used_blocks, block_size FROM pragma_database_size()', reps: 0 },
+        { sql: storageSummary('_eddy_orders'), reps: 0 },
+      ])
+      console.log(`  ${k} file: ${JSON.stringify(size[0]?.rows[0])}`)
+      for (const r of size[1]?.rows ?? []) console.log(`    ${JSON.stringify(r)}`)
+    }
+    const pair = await call(page, 'eddyPairQuery', files.before, files.after, 3 * REPS)
+    console.log(
+      `  paired: before ${median(pair.a).toFixed(1)} ms, after ${median(pair.b).toFixed(1)} ms (median of ${pair.a.length} each, alternating)`,
+    )
+    const ms: Record<string, number[]> = { before: [], after: [], raw: [], select1: [] }
+    for (let round = 0; round < 3; round++) {
+      for (const [k, name] of Object.entries(files)) {
+        await call(page, 'eddyOpen', name)
+        const q = await call(page, 'eddyQuery', REPS)
+        ms[k]?.push(...q.ms)
+        if (k === 'after') ms.select1?.push(...(await call(page, 'eddyRoundTrip', REPS)))
+        await call(page, 'eddyClose')
+      }
+      ms.raw?.push(...(await call(page, 'rawArrowInsert', 0x3000, n, 1)).queryMs)
+    }
+    for (const [k, xs] of Object.entries(ms))
+      console.log(`  ${k}: ${median(xs).toFixed(1)} ms median of ${xs.length}`)
+  }
+}
+
+/** On an isolated page: eh vs coi side by side, in memory and on OPFS (fresh open, cold reads). */
+async function threads(page: Page): Promise<void> {
+  const settings = { sql: "SELECT current_setting('threads') AS threads", reps: 0 }
+  for (const n of ns) {
+    console.log(`\n=== ${n} rows, isolated page`)
+    for (const bundle of ['coi', 'eh', 'coi'] as const) {
+      const mem = await tryCall(
+        page,
+        'profileSql',
+        ':memory:',
+        [
+          settings,
+          { sql: fill('orders', n), reps: 0 },
+          { sql: GROUP_BY_SQL, reps: REPS },
+          { sql: CAST_ONLY, reps: REPS },
+        ],
+        bundle,
+      )
+      console.log(`  ${bundle} threads=${JSON.stringify(mem[0]?.rows[0])}`)
+      print(`${bundle} memory`, mem)
+      if (process.argv.includes('--memory-only')) continue
+      const file = `opfs://prof-${bundle}-${n}.duckdb`
+      console.log(`  ${bundle} opfs: filling ${file}`)
+      await tryCall(
+        page,
+        'profileSql',
+        file,
+        [
+          { sql: fill('orders', n), reps: 0 },
+          { sql: 'CHECKPOINT', reps: 0 },
+        ],
+        bundle,
+      )
+      console.log(`  ${bundle} opfs: reopening`)
+      const cold = await tryCall(page, 'profileSql', file, [{ sql: GROUP_BY_SQL, reps: REPS }], bundle)
+      print(`${bundle} opfs`, cold)
+      console.log(`  ${bundle} opfs first (cold) answer: ${JSON.stringify(cold[0]?.rows)}`)
+    }
+  }
+}
+
+await main()
