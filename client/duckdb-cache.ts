@@ -394,7 +394,9 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
        SELECT ${[...cols.map((c) => castCol(c)), 'CAST(s._hlc AS VARCHAR)', deleted, 'false', 'CAST(now() AS TIMESTAMP)'].join(', ')}
        FROM ${ident(name)} AS s`
     const count = (res: Row[]): number => Number(res[0]?.Count ?? res[0]?.count ?? 0)
+    // a scan of the page's flags first: most pages carry no tombstone, and need no join
     const storedTombstone = async (): Promise<boolean> =>
+      (await run(`SELECT 1 AS hit FROM ${ident(name)} AS s WHERE ${deleted} LIMIT 1`)).length > 0 &&
       (
         await run(
           `SELECT 1 AS hit FROM ${ident(name)} AS s JOIN ${target} AS t ON ${keyMatch(t, 't')} WHERE ${deleted} LIMIT 1`,
