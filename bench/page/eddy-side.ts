@@ -71,6 +71,31 @@ export async function eddyHydrate(): Promise<{ ms: number; pulled: number; rows:
   return { ms, pulled: value.pulled, rows: Number(count?.n ?? 0) }
 }
 
+/**
+ * What the edge and HTTP alone cost a hydrate: every Arrow page of `orders` fetched the way the
+ * engine asks for them (25,000 rows a page, one after another), read to the last byte, no cache.
+ */
+export async function hydrateFetch(): Promise<{ ms: number; bytes: number; pages: number }> {
+  let bytes = 0
+  let pages = 0
+  const { ms } = await timeOnce(async () => {
+    let cursor: string | undefined
+    for (;;) {
+      const q = new URLSearchParams({ tables: 'orders', limit: '25000' })
+      if (cursor !== undefined) q.set('cursor', cursor)
+      const res = await fetch(`/sync/pull?${q}`, {
+        headers: { accept: 'application/vnd.apache.arrow.stream' },
+      })
+      if (!res.ok) throw new Error(`Arrow pull answered ${res.status}`)
+      bytes += (await res.arrayBuffer()).byteLength
+      pages += 1
+      cursor = res.headers.get('eddy-cursor') ?? undefined
+      if (res.headers.get('eddy-has-more') !== 'true') return
+    }
+  })
+  return { ms, bytes, pages }
+}
+
 function answerOf(rows: readonly Row[]): GroupAnswer {
   const out: GroupAnswer = {}
   for (const r of rows) out[String(r.status)] = [Number(r.n), cents(r.total)]
@@ -253,6 +278,33 @@ export function rawArrowInsert(
     const answer = await run()
     const queryMs = await timeEach(5, run)
     return { insertMs, queryMs, answer }
+  })
+}
+
+/**
+ * DuckDB-WASM's own cost of what a hydrate must leave behind, without Eddy: the same rows (Arrow
+ * built before the clock) staged with `insertArrowFromIPCStream`, inserted into a table keyed on
+ * `order_id` in an OPFS file, committed and checkpointed. What the cache adds on top of the raw
+ * `insertArrowTable` before any network.
+ */
+export function rawKeyedLoad(file: string, prefix: number, n: number): Promise<{ ms: number }> {
+  const ipc = tableToIPC(arrowOf(orderRows(prefix, n)), 'stream')
+  return withRaw(`opfs://${file}`, async (_db, conn) => {
+    await conn.query('DROP TABLE IF EXISTS orders')
+    await conn.query(
+      'CREATE TABLE orders (order_id VARCHAR PRIMARY KEY, customer_id INTEGER, total_amount VARCHAR, status VARCHAR, created_at TIMESTAMP)',
+    )
+    await conn.query('CHECKPOINT')
+    return timeOnce(async () => {
+      await conn.query('BEGIN TRANSACTION')
+      await conn.insertArrowFromIPCStream(ipc, { name: 'staged', create: true })
+      await conn.query(
+        'INSERT INTO orders SELECT order_id, customer_id, total_amount, status, CAST(created_at AS TIMESTAMP) FROM staged',
+      )
+      await conn.query('DROP TABLE staged')
+      await conn.query('COMMIT')
+      await conn.query('CHECKPOINT')
+    })
   })
 }
 
