@@ -41,6 +41,64 @@ describe('startNodeServer', () => {
     }
   })
 
+  it('reads push bodies over HTTP whole or streamed, within the limits, UTF-8 only', async () => {
+    const server = await startNodeServer({ warehouse: w, limits: { maxBodyBytes: 4096 } })
+    const post = (body: string | Uint8Array | ReadableStream<Uint8Array>) =>
+      fetch(`${server.url}/sync/push`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
+      } as RequestInit)
+    const stream = (bytes: Uint8Array): ReadableStream<Uint8Array> =>
+      new ReadableStream({
+        start(c) {
+          for (let at = 0; at < bytes.length; at += 100) c.enqueue(bytes.slice(at, at + 100))
+          c.close()
+        },
+      })
+    const push = (clientId: string) =>
+      JSON.stringify({
+        clientId,
+        mutations: [
+          {
+            seq: 1,
+            table: 'orders',
+            op: 'upsert',
+            key: {
+              order_id:
+                clientId === 'whole'
+                  ? '00000000-0000-4000-8000-00000000a001'
+                  : '00000000-0000-4000-8000-00000000a002',
+            },
+            values: { customer_id: 1, total_amount: '1.00', status: 'paid' },
+            hlc: `${String(Date.now()).padStart(15, '0')}:00000:${clientId}`,
+          },
+        ],
+      })
+    try {
+      // a string body goes with a Content-Length; a stream goes chunked, without one
+      const whole = await post(push('whole'))
+      expect(await whole.json()).toEqual({ lastSeq: 1, results: [{ seq: 1, status: 'applied' }] })
+      const chunked = await post(stream(new TextEncoder().encode(push('chunked'))))
+      expect(await chunked.json()).toEqual({ lastSeq: 1, results: [{ seq: 1, status: 'applied' }] })
+      const notUtf8 = new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d])
+      for (const bad of [notUtf8, stream(notUtf8)]) {
+        const a = await post(bad)
+        expect(a.status).toBe(400)
+        expect(await a.json()).toMatchObject({ error: { code: 'bad_request' } })
+      }
+      const big = new TextEncoder().encode(`{"clientId":"${'x'.repeat(5000)}"}`)
+      for (const tooBig of [big, stream(big)]) {
+        const a = await post(tooBig)
+        expect(a.status).toBe(413)
+        expect(await a.json()).toMatchObject({ error: { code: 'too_large' } })
+      }
+    } finally {
+      await server.close()
+    }
+  })
+
   it('answers a landing page linking to health when there is no demo build', async () => {
     const server = await startNodeServer({ warehouse: w, staticDir: join(dir, 'absent') })
     try {
