@@ -369,9 +369,9 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
   /**
    * Moves a staged Arrow page into a table's physical table (inside the caller's transaction).
    *
-   * `insert` is the first try: when none of the page's keys is stored (a first load, and every
-   * later page of it: the edge sends each key once per pass), the page's live rows go in with one
-   * plain INSERT, no per-row conflict rule and no tombstones (they would only be deleted again).
+   * `insert` is the first try: when none of the page's keys is stored (a first load, and its later
+   * pages too: a key comes back in a later page only if it changed meanwhile), the page's live rows
+   * go in with one plain INSERT, no per-row conflict rule and no tombstones (nothing to delete).
    * A page tombstone whose key is stored takes the upsert at once; a live row whose key is stored
    * makes the INSERT fail on the primary key, and the caller rolls back and loads the page again
    * with `upsert`. The upsert never lets an older pulled row overwrite a pending local write, and
