@@ -191,7 +191,7 @@ export function applyBatch(warehouse: Warehouse, body: PushBody, ctx: PushContex
     queue = new PushQueue(warehouse)
     queues.set(warehouse, queue)
   }
-  return queue.submit(body.mutations.length, run)
+  return queue.submit(body.mutations.length, body.clientId, run)
 }
 
 /** Whether this runs in Cloudflare's Workers runtime (its documented `navigator.userAgent`). */
@@ -203,6 +203,7 @@ const MAX_GROUP_MUTATIONS = 2000
 
 interface Waiting {
   readonly size: number
+  readonly clientId: string
   readonly run: (tx: WarehouseTx) => Promise<PushResponse>
   readonly resolve: (r: PushResponse) => void
   readonly reject: (e: unknown) => void
@@ -223,9 +224,13 @@ class PushQueue {
 
   constructor(private readonly warehouse: Warehouse) {}
 
-  submit(size: number, run: (tx: WarehouseTx) => Promise<PushResponse>): Promise<PushResponse> {
+  submit(
+    size: number,
+    clientId: string,
+    run: (tx: WarehouseTx) => Promise<PushResponse>,
+  ): Promise<PushResponse> {
     return new Promise<PushResponse>((resolve, reject) => {
-      this.waiting.push({ size, run, resolve, reject })
+      this.waiting.push({ size, clientId, run, resolve, reject })
       if (!this.draining) void this.drain()
     })
   }
@@ -266,6 +271,8 @@ class PushQueue {
     let out: PushResponse[]
     try {
       out = await this.warehouse.write(async (tx) => {
+        // every push of the group starts with its client's bookkeeping: one read for all of them
+        await tx.preloadClients?.([...new Set(group.map((w) => w.clientId))])
         const results: PushResponse[] = []
         for (const w of group) results.push(await w.run(tx))
         return results

@@ -237,6 +237,8 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
     let versionWritten: bigint | undefined
     const lastSeqs = new Map<string, { seq: number; owner: string | undefined }>()
     const events: NewEvent[] = []
+    /** Clients' stored bookkeeping read by `preloadClients`. */
+    const preloaded = new Map<string, { lastSeq: number; owner: string | undefined }>()
     const currentVersion = async (): Promise<bigint> => {
       if (version === undefined) {
         const r = await rows(writer, `SELECT value FROM _eddy_meta WHERE name = 'version'`)
@@ -352,11 +354,31 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       }
     }
     const tx: WarehouseTx = {
+      async preloadClients(clientIds) {
+        for (let at = 0; at < clientIds.length; at += FLUSH_ROWS) {
+          const part = clientIds.slice(at, at + FLUSH_ROWS)
+          const found = (
+            await writeSql(
+              `SELECT client_id, last_seq, owner FROM _eddy_clients WHERE client_id IN (${part.map(() => '?').join(', ')})`,
+              [...part],
+              part.length <= CACHED_FLUSH_ROWS,
+            )
+          ).getRowObjectsJS() as RawRow[]
+          for (const id of part) preloaded.set(id, clientFromRow(undefined))
+          for (const r of found) preloaded.set(String(r.client_id), clientFromRow(r))
+        }
+      },
       async client(clientId) {
-        const r = (
-          await writeSql('SELECT last_seq, owner FROM _eddy_clients WHERE client_id = ?', [clientId])
-        ).getRowObjectsJS() as RawRow[]
-        const stored = clientFromRow(r[0])
+        // what is stored does not change before the flush: a preloaded answer stays true
+        const stored =
+          preloaded.get(clientId) ??
+          clientFromRow(
+            (
+              (
+                await writeSql('SELECT last_seq, owner FROM _eddy_clients WHERE client_id = ?', [clientId])
+              ).getRowObjectsJS() as RawRow[]
+            )[0],
+          )
         const pending = lastSeqs.get(clientId)
         return pending === undefined ? stored : { lastSeq: pending.seq, owner: stored.owner ?? pending.owner }
       },

@@ -330,6 +330,8 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
     lastSeqs: Map<string, { seq: number; owner: string | undefined }>,
     events: NewEvent[],
   ): WarehouseTx {
+    /** Clients' stored bookkeeping read by `preloadClients`. */
+    const preloaded = new Map<string, { lastSeq: number; owner: string | undefined }>()
     /**
      * One set-based upsert, rows numbered with fresh versions in order. lww tables keep the hlc
      * guard in SQL: an older stamp never overwrites a newer row. With `report`, resolves the
@@ -388,9 +390,22 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
       return report ? written.map((r) => Number(r.i)) : []
     }
     return {
+      async preloadClients(clientIds) {
+        const found = await q(
+          db,
+          'SELECT client_id, last_seq, owner FROM _eddy_clients WHERE client_id = ANY($1::text[])',
+          [[...clientIds]],
+        )
+        for (const id of clientIds) preloaded.set(id, clientFromRow(undefined))
+        for (const r of found) preloaded.set(String(r.client_id), clientFromRow(r))
+      },
       async client(clientId) {
-        const r = await q(db, 'SELECT last_seq, owner FROM _eddy_clients WHERE client_id = $1', [clientId])
-        const stored = clientFromRow(r[0])
+        // what is stored does not change before the flush: a preloaded answer stays true
+        const stored =
+          preloaded.get(clientId) ??
+          clientFromRow(
+            (await q(db, 'SELECT last_seq, owner FROM _eddy_clients WHERE client_id = $1', [clientId]))[0],
+          )
         const pending = lastSeqs.get(clientId)
         return pending === undefined ? stored : { lastSeq: pending.seq, owner: stored.owner ?? pending.owner }
       },

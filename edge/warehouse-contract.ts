@@ -934,8 +934,16 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
         rejected: 0,
         durationMs: 1.5,
       })
+      const owned = client()
+      await w.write((tx) => tx.setLastSeq(owned, 4, 'carol'))
       const seen = await w.write(async (tx) => {
+        // preloaded answers (where the adapter can) are the stored ones, and stay current in the transaction
+        await tx.preloadClients?.([cl, owned, `${cl}-unknown`])
         const read: Array<{ lastSeq: number; owner: string | undefined }> = []
+        read.push(await tx.client(owned))
+        read.push(await tx.client(`${cl}-unknown`))
+        await tx.setLastSeq(owned, 6, 'dave')
+        read.push(await tx.client(owned))
         read.push(await tx.client(cl))
         await tx.setLastSeq(cl, 5, undefined)
         read.push(await tx.client(cl))
@@ -950,12 +958,16 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
         return read
       })
       expect(seen).toEqual([
+        { lastSeq: 4, owner: 'carol' },
+        { lastSeq: 0, owner: undefined },
+        { lastSeq: 6, owner: 'carol' },
         { lastSeq: 0, owner: undefined },
         { lastSeq: 5, owner: undefined },
         { lastSeq: 7, owner: 'alice' },
         { lastSeq: 9, owner: 'alice' },
       ])
       expect(await w.write((tx) => tx.client(cl))).toEqual({ lastSeq: 9, owner: 'alice' })
+      expect(await w.write((tx) => tx.client(owned))).toEqual({ lastSeq: 6, owner: 'carol' })
       const last = must(many.at(-1), 'client')
       expect(await w.write((tx) => tx.client(last))).toEqual({ lastSeq: many.length, owner: undefined })
       const events = await w.events(1000)

@@ -54,6 +54,12 @@ export interface WarehouseTx {
    * (the token `sub` that first pushed it), if recorded.
    */
   client(clientId: string): Promise<{ lastSeq: number; owner: string | undefined }>
+  /**
+   * Reads the bookkeeping of these clients in one read, so that `client` answers for them in this
+   * transaction without a read of its own (a group commit of many pushes calls it first).
+   * Optional: without it each `client` call reads.
+   */
+  preloadClients?(clientIds: readonly string[]): Promise<void>
   /** Current rows (tombstones included) for the given keys, by `canonicalKey`. One set-based read. */
   readRows(table: Table, keys: readonly Row[]): Promise<Map<string, StoredRow>>
   /**
