@@ -133,6 +133,34 @@ async function main(): Promise<void> {
       await eddyLayouts(page)
       return
     }
+    if (process.argv.includes('--load')) {
+      // the bulk load (loadArrow + its CHECKPOINT) into a fresh file, FSST on vs off, in turns
+      for (const n of ns) {
+        const s: Record<string, number[]> = { fsst: [], nofsst: [] }
+        for (let round = 0; round < 3; round++) {
+          s.fsst?.push(await call(page, 'eddyPreload', `prof-load-a-${n}-${round}`, 0x3000, n, []))
+          s.nofsst?.push(await call(page, 'eddyPreload', `prof-load-b-${n}-${round}`, 0x3000, n))
+        }
+        console.log(`  load ${n}: FSST ${JSON.stringify(s.fsst)} s, without ${JSON.stringify(s.nofsst)} s`)
+      }
+      return
+    }
+    if (process.argv.includes('--micro')) {
+      for (const n of ns) {
+        const steps: ProfileStep[] = [{ sql: fill('orders', n), reps: 0 }]
+        for (const sql of [
+          'SELECT 1 AS x',
+          'SELECT count(*) AS n FROM orders',
+          'SELECT status, count(*) AS n FROM orders GROUP BY status',
+          NO_CAST,
+          CAST_ONLY,
+          GROUP_BY_SQL,
+        ])
+          steps.push({ sql, reps: 20 })
+        print(`micro ${n}`, await call(page, 'profileSql', ':memory:', steps))
+      }
+      return
+    }
     if (process.argv.includes('--layout')) {
       await layouts(page)
       return
