@@ -50,9 +50,9 @@ const SYSTEM_COLUMNS = ['_hlc', '_needs_sync', '_synced_at', '_deleted'] as cons
  * the instance, and take effect for the row groups written from then on).
  *
  * FSST off: text columns are stored as dictionaries or plain strings instead. Every scan of an
- * FSST segment decompresses each string, which in single-threaded DuckDB-WASM cost more than the
- * rest of a GROUP BY over a text column cast to a number (1M orders: 116 -> 64 ms, measured side
- * by side in Chromium, docs/benchmarks.md); the price is a larger file for long unique strings.
+ * FSST segment decompresses each string, which in single-threaded DuckDB-WASM was nearly half of a
+ * GROUP BY over a text column cast to a number (1M orders: 116 -> 64 ms, measured side by side in
+ * Chromium, docs/benchmarks.md); the price is a larger file (about +50% for uuid-keyed rows).
  */
 export const CACHE_SETTINGS: readonly string[] = ["SET disabled_compression_methods = 'fsst'"]
 
