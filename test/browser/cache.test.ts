@@ -585,6 +585,51 @@ describe('DuckDB-WASM cache', () => {
     })
   })
 
+  it('adds a column the schema gained to an existing table and its view, keeping the stored rows', async () => {
+    const out = await page.evaluate(async () => {
+      const { lab } = window
+      const v1 = {
+        tables: {
+          notes: { primaryKey: ['id'], columns: { id: { type: 'integer' }, body: { type: 'text' } } },
+        },
+      } as const
+      const v2 = {
+        tables: {
+          notes: {
+            primaryKey: ['id'],
+            columns: { id: { type: 'integer' }, body: { type: 'text' }, pinned: { type: 'boolean' } },
+          },
+        },
+      } as const
+      const cache = await lab.openCacheFor(v1)
+      const t1 = lab.defineSchema(v1).table('notes')
+      await cache.applyLocal([
+        { table: t1, key: { id: 1 }, row: { id: 1, body: 'kept' }, hlc: '001795000000000:00000:me' },
+      ])
+      const before = await cache.query('SELECT * FROM notes')
+      await cache.init([...lab.defineSchema(v2).tables.values()])
+      const t2 = lab.defineSchema(v2).table('notes')
+      await cache.applyLocal([
+        {
+          table: t2,
+          key: { id: 2 },
+          row: { id: 2, body: 'new', pinned: true },
+          hlc: '001795000000000:00001:me',
+        },
+      ])
+      const after = await cache.query('SELECT id, body, pinned FROM notes ORDER BY id')
+      const viewColumns = Object.keys((await cache.query('SELECT * FROM notes LIMIT 1'))[0] ?? {})
+      await cache.close()
+      return { before: Object.keys(before[0] ?? {}), after, viewColumns }
+    })
+    expect(out.before).not.toContain('pinned')
+    expect(out.after).toEqual([
+      { id: 1, body: 'kept', pinned: null },
+      { id: 2, body: 'new', pinned: true },
+    ])
+    expect(out.viewColumns.slice(0, 3)).toEqual(['id', 'body', 'pinned'])
+  })
+
   it('writes text columns to the OPFS file without FSST, and still answers them as text', async () => {
     const out = await page.evaluate(async () => {
       const { lab } = window
