@@ -73,7 +73,7 @@ export const FULL: BrowserSizes = {
   bulkReps: 3,
   hydrate: 100_000,
   queryReps: 10,
-  coldReps: 3,
+  coldReps: 7,
   million: 1_000_000,
 }
 
