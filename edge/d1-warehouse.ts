@@ -6,14 +6,16 @@ import type { StoredRow } from '../shared/reconcile.ts'
 import type { Column, Row, Schema, Table } from '../shared/schema.ts'
 import { clientFromRow, conflictFromRow, pushedByOf, syncEventFromRow } from './bookkeeping-rows.ts'
 import { conflictInTenant } from './tenant.ts'
-import type {
-  NewConflict,
-  NewEvent,
-  PulledChange,
-  PullRequest,
-  RowWrite,
-  Warehouse,
-  WarehouseTx,
+import {
+  EVENT_COLUMNS,
+  eventValues,
+  type NewConflict,
+  type NewEvent,
+  type PulledChange,
+  type PullRequest,
+  type RowWrite,
+  type Warehouse,
+  type WarehouseTx,
 } from './warehouse.ts'
 
 /**
@@ -413,21 +415,9 @@ class D1Tx implements WarehouseTx {
     this.statements.push(
       this.db
         .prepare(
-          `INSERT INTO _eddy_sync_events (client_id, received_at, mutations, applied, stale, duplicate, conflict,
-           rejected, duration_ms, tenant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`,
+          `INSERT INTO _eddy_sync_events (${EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`,
         )
-        .bind(
-          e.clientId,
-          e.receivedAt,
-          e.mutations,
-          e.applied,
-          e.stale,
-          e.duplicate,
-          e.conflict,
-          e.rejected,
-          e.durationMs,
-          e.tenant ?? null,
-        ),
+        .bind(...eventValues(e)),
     )
   }
 }

@@ -22,14 +22,16 @@ import {
 } from './column-codec.ts'
 import { changesAfter, readColumns } from './duckdb-arrow-read.ts'
 import { conflictInTenant } from './tenant.ts'
-import type {
-  NewConflict,
-  NewEvent,
-  PulledChange,
-  PullRequest,
-  RowWrite,
-  Warehouse,
-  WarehouseTx,
+import {
+  EVENT_COLUMNS,
+  eventValues,
+  type NewConflict,
+  type NewEvent,
+  type PulledChange,
+  type PullRequest,
+  type RowWrite,
+  type Warehouse,
+  type WarehouseTx,
 } from './warehouse.ts'
 
 export interface DuckDbWarehouseOptions {
@@ -334,21 +336,9 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       for (let at = 0; at < added.length; at += FLUSH_ROWS) {
         const part = added.slice(at, at + FLUSH_ROWS)
         await writeSql(
-          `INSERT INTO _eddy_sync_events (client_id, received_at, mutations, applied, stale, duplicate, conflict,
-             rejected, duration_ms, tenant)
+          `INSERT INTO _eddy_sync_events (${EVENT_COLUMNS})
            VALUES ${part.map(() => '(?, CAST(? AS TIMESTAMP), ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-          part.flatMap((e) => [
-            e.clientId,
-            e.receivedAt,
-            e.mutations,
-            e.applied,
-            e.stale,
-            e.duplicate,
-            e.conflict,
-            e.rejected,
-            e.durationMs,
-            e.tenant ?? null,
-          ]),
+          part.flatMap(eventValues),
           part.length <= CACHED_FLUSH_ROWS,
         )
       }
