@@ -85,7 +85,7 @@ type Args<K extends Fn> = Parameters<BenchApi[K]>
 type Out<K extends Fn> = Awaited<ReturnType<BenchApi[K]>>
 
 /** Calls `window.bench[name](...args)` in the page. */
-async function call<K extends Fn>(page: Page, name: K, ...args: Args<K>): Promise<Out<K>> {
+export async function call<K extends Fn>(page: Page, name: K, ...args: Args<K>): Promise<Out<K>> {
   return page.evaluate(
     ([n, a]) => {
       const api = (window as unknown as BenchWindow).bench as unknown as Record<

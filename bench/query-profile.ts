@@ -1,8 +1,9 @@
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import { launchProfile, openPage, REPO, startServer } from '../test/browser/harness.ts'
+import { call } from './browser-bench.ts'
 import { GROUP_BY_SQL } from './data.ts'
-import type { BenchApi, BenchWindow } from './page/main.ts'
+import type { BenchApi } from './page/main.ts'
 import type { ProfileResult, ProfileStep } from './page/query-profile.ts'
 
 /**
@@ -27,25 +28,6 @@ const ns = sizes.length > 0 ? sizes : [100_000, 1_000_000]
 const REPS = 10
 
 type Fn = keyof BenchApi
-async function call<K extends Fn>(
-  page: Page,
-  name: K,
-  ...args: Parameters<BenchApi[K]>
-): Promise<Awaited<ReturnType<BenchApi[K]>>> {
-  return page.evaluate(
-    ([n, a]) => {
-      const api = (window as unknown as BenchWindow).bench as unknown as Record<
-        string,
-        (...x: unknown[]) => Promise<unknown>
-      >
-      const fn = api[n]
-      if (fn === undefined) throw new Error(`no bench function ${n}`)
-      return fn(...a)
-    },
-    [name, args] as [string, unknown[]],
-  ) as Promise<Awaited<ReturnType<BenchApi[K]>>>
-}
-
 async function tryCall<K extends Fn>(
   page: Page,
   name: K,
