@@ -386,22 +386,7 @@ describe('DuckDB-WASM cache', () => {
       const { lab } = window
       const cache = await lab.openCache()
       const t = lab.demoSchema.table('orders')
-      const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`
-      const hlc = (n: number) => `0017950000000${String(n).padStart(2, '0')}:00000:server`
-      const row = (n: number, status: string) => ({
-        order_id: id(n),
-        customer_id: n,
-        total_amount: `${n}.00`,
-        status,
-        created_at: '2026-01-01T00:00:00.000Z',
-      })
-      const change = (n: number, at: number, status: string | null) => ({
-        table: 'orders',
-        key: { order_id: id(n) },
-        row: status === null ? null : row(n, status),
-        hlc: hlc(at),
-        version: BigInt(at),
-      })
+      const { id, hlc, row, change } = lab.orders
       const read = () =>
         cache.query(
           `SELECT order_id, status, _hlc, _needs_sync, _deleted FROM _eddy_orders ORDER BY order_id`,
@@ -465,22 +450,7 @@ describe('DuckDB-WASM cache', () => {
       const { lab } = window
       const cache = await lab.openCache()
       const t = lab.demoSchema.table('orders')
-      const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`
-      const hlc = (n: number) => `0017950000000${String(n).padStart(2, '0')}:00000:server`
-      const row = (n: number, status: string) => ({
-        order_id: id(n),
-        customer_id: n,
-        total_amount: `${n}.00`,
-        status,
-        created_at: '2026-01-01T00:00:00.000Z',
-      })
-      const change = (n: number, at: number, status: string | null) => ({
-        table: 'orders',
-        key: { order_id: id(n) },
-        row: status === null ? null : row(n, status),
-        hlc: hlc(at),
-        version: BigInt(at),
-      })
+      const { id, hlc, row, change } = lab.orders
       const read = async () =>
         (
           await cache.query(`SELECT order_id, status, _hlc, _needs_sync FROM _eddy_orders ORDER BY order_id`)

@@ -49,6 +49,29 @@ function ordersIpc(n: number, hlcPrefix = '001795000000000'): Uint8Array {
   return tableToIPC(table, 'stream')
 }
 
+/**
+ * Small `orders` fixtures for the bulk-load tests, numbered `n`: the key, a server stamp at time
+ * `at`, a full row with `status`, and a pulled change (a tombstone when `status` is null).
+ */
+const orders = {
+  id: (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+  hlc: (at: number) => `0017950000000${String(at).padStart(2, '0')}:00000:server`,
+  row: (n: number, status: string) => ({
+    order_id: orders.id(n),
+    customer_id: n,
+    total_amount: `${n}.00`,
+    status,
+    created_at: '2026-01-01T00:00:00.000Z',
+  }),
+  change: (n: number, at: number, status: string | null) => ({
+    table: 'orders',
+    key: { order_id: orders.id(n) },
+    row: status === null ? null : orders.row(n, status),
+    hlc: orders.hlc(at),
+    version: BigInt(at),
+  }),
+}
+
 /** The worker's persistent cache (OPFS or IndexedDB snapshot), here on the page for the tests. */
 function openPersistent(name: string, persistence: Persistence, flushDelayMs?: number) {
   return openPersistentCache({
@@ -112,6 +135,7 @@ const lab = {
   openCacheFor,
   openPersistent,
   ordersIpc,
+  orders,
   rawInsertMs,
   demoSchema,
   defineSchema,
