@@ -162,18 +162,25 @@ function prepare(schema: Schema, m: Mutation, index: number, now: number, ctx: P
   }
 }
 
+/** One push whose checks that need no stored row are made: what `applyPushes` applies. */
+export interface CheckedPush {
+  readonly body: PushBody
+  readonly ctx: PushContext
+  /** Per mutation, in body order. */
+  readonly checks: readonly Checked[]
+  /** `performance.now()` when the push arrived: its audit event's duration runs from there. */
+  readonly started: number
+  readonly receivedAt: string
+}
+
 /**
- * Applies one push in one warehouse transaction: duplicates, validation, clock drift, tx groups,
- * per-table reconciliation, the set-based writes, conflicts, lastSeq and the audit event all take
- * effect together or not at all. A whole-request failure (403, 503) throws and nothing is applied.
+ * The checks of a push that need no stored row (see `prepare`). They run before the push queues
+ * for the warehouse, so under load they overlap the writes of the pushes ahead of it instead of
+ * holding the write lock.
  */
-export function applyBatch(warehouse: Warehouse, body: PushBody, ctx: PushContext): Promise<PushResponse> {
+export function checkPush(schema: Schema, body: PushBody, ctx: PushContext): CheckedPush {
   const started = performance.now()
   const now = ctx.now()
-  const receivedAt = new Date(now).toISOString()
-  // The checks that need no stored row run before the push queues for the warehouse, so under load
-  // they overlap the writes of the pushes ahead of it instead of holding the write lock.
-  const { schema } = warehouse
   const checks = new Array<Checked>(body.mutations.length)
   body.mutations.forEach((m, i) => {
     try {
@@ -182,16 +189,28 @@ export function applyBatch(warehouse: Warehouse, body: PushBody, ctx: PushContex
       checks[i] = { refuse: e }
     }
   })
-  const run = (tx: WarehouseTx): Promise<PushResponse> => applyIn(tx, body, checks, ctx, started, receivedAt)
+  return { body, ctx, checks, started, receivedAt: new Date(now).toISOString() }
+}
+
+/** What became of one push of a group: its answer, or what refuses it (a 403), nothing of it applied. */
+export type PushOutcome = { readonly response: PushResponse } | { readonly refused: unknown }
+
+/**
+ * Applies one push in one warehouse transaction: duplicates, validation, clock drift, tx groups,
+ * per-table reconciliation, the set-based writes, conflicts, lastSeq and the audit event all take
+ * effect together or not at all. A whole-request failure (403, 503) throws and nothing is applied.
+ */
+export function applyBatch(warehouse: Warehouse, body: PushBody, ctx: PushContext): Promise<PushResponse> {
+  const push = checkPush(warehouse.schema, body, ctx)
   // Workers tie every promise to the request that created it: one request may not finish another's
   // push (the runtime cancels the waiting request as hung), so there each push commits on its own.
-  if (IN_WORKERS) return warehouse.write(run)
+  if (IN_WORKERS) return warehouse.write((tx) => applyOne(tx, push))
   let queue = queues.get(warehouse)
   if (queue === undefined) {
     queue = new PushQueue(warehouse)
     queues.set(warehouse, queue)
   }
-  return queue.submit(body.mutations.length, body.clientId, run)
+  return queue.submit(push)
 }
 
 /** Whether this runs in Cloudflare's Workers runtime (its documented `navigator.userAgent`). */
@@ -202,20 +221,18 @@ const IN_WORKERS =
 const MAX_GROUP_MUTATIONS = 2000
 
 interface Waiting {
-  readonly size: number
-  readonly clientId: string
-  readonly run: (tx: WarehouseTx) => Promise<PushResponse>
+  readonly push: CheckedPush
   readonly resolve: (r: PushResponse) => void
   readonly reject: (e: unknown) => void
 }
 
 /**
  * Group commit for the pushes of one warehouse. A push that arrives while none is being written
- * starts at once; pushes that arrive meanwhile wait, and then run one after another inside ONE
- * warehouse transaction (one BEGIN/COMMIT, one lock, one durable flush for all of them). Each push
- * still runs its own `applyIn` against that transaction, so it sees the pushes before it exactly as
- * if they had committed first: per-push results, lastSeq and audit events are unchanged. If any push
- * of a group throws, the group's transaction rolls back and each of its pushes runs again in a
+ * starts at once; pushes that arrive meanwhile wait, and then are applied together by
+ * `applyPushes` in ONE warehouse transaction (one reconcile, one read and one write per table, one
+ * BEGIN/COMMIT and durable flush for all of them), with per-push results, lastSeq and audit events
+ * exactly as if they had committed one after another. A push refused with a 403 is refused alone.
+ * If the group's transaction throws, it rolls back and each of its pushes runs again in a
  * transaction of its own, so a failing push fails alone and takes nothing of the others with it.
  */
 class PushQueue {
@@ -224,13 +241,9 @@ class PushQueue {
 
   constructor(private readonly warehouse: Warehouse) {}
 
-  submit(
-    size: number,
-    clientId: string,
-    run: (tx: WarehouseTx) => Promise<PushResponse>,
-  ): Promise<PushResponse> {
+  submit(push: CheckedPush): Promise<PushResponse> {
     return new Promise<PushResponse>((resolve, reject) => {
-      this.waiting.push({ size, clientId, run, resolve, reject })
+      this.waiting.push({ push, resolve, reject })
       if (!this.draining) void this.drain()
     })
   }
@@ -252,8 +265,9 @@ class PushQueue {
     let total = 0
     let n = 0
     for (const w of this.waiting) {
-      if (n > 0 && total + w.size > MAX_GROUP_MUTATIONS) break
-      total += w.size
+      const size = w.push.body.mutations.length
+      if (n > 0 && total + size > MAX_GROUP_MUTATIONS) break
+      total += size
       n += 1
     }
     return this.waiting.splice(0, n)
@@ -261,88 +275,138 @@ class PushQueue {
 
   private async alone(w: Waiting): Promise<void> {
     try {
-      w.resolve(await this.warehouse.write((tx) => w.run(tx)))
+      w.resolve(await this.warehouse.write((tx) => applyOne(tx, w.push)))
     } catch (e) {
       w.reject(e)
     }
   }
 
   private async together(group: readonly Waiting[]): Promise<void> {
-    let out: PushResponse[]
+    let out: PushOutcome[]
     try {
-      out = await this.warehouse.write(async (tx) => {
-        // every push of the group starts with its client's bookkeeping: one read for all of them
-        await tx.preloadClients?.([...new Set(group.map((w) => w.clientId))])
-        const results: PushResponse[] = []
-        for (const w of group) results.push(await w.run(tx))
-        return results
-      })
+      out = await this.warehouse.write((tx) =>
+        applyPushes(
+          tx,
+          group.map((w) => w.push),
+        ),
+      )
     } catch {
       for (const w of group) await this.alone(w)
       return
     }
     group.forEach((w, i) => {
-      w.resolve(must(out[i], 'push response'))
+      const o = must(out[i], 'push outcome')
+      if ('refused' in o) w.reject(o.refused)
+      else w.resolve(o.response)
     })
   }
 }
 
 const queues = new WeakMap<Warehouse, PushQueue>()
 
-/** One push against an open write transaction (see `applyBatch`), its mutations already checked. */
-async function applyIn(
-  tx: WarehouseTx,
-  body: PushBody,
-  checks: readonly Checked[],
-  ctx: PushContext,
-  started: number,
-  receivedAt: string,
-): Promise<PushResponse> {
-  const { clientId, mutations } = body
-  const { lastSeq, owner } = await tx.client(clientId)
-  if (ctx.subject !== undefined && owner !== undefined && owner !== ctx.subject) {
-    throw forbidden(`clientId ${clientId} belongs to another user`)
-  }
-  const results: Array<PushResult | undefined> = new Array(mutations.length)
+/** One push against an open write transaction; its refusal throws (the transaction rolls back). */
+async function applyOne(tx: WarehouseTx, push: CheckedPush): Promise<PushResponse> {
+  const o = must((await applyPushes(tx, [push]))[0], 'push outcome')
+  if ('refused' in o) throw o.refused
+  return o.response
+}
 
-  // 1. Duplicates by seq; the new mutations' checks, in seq order.
-  let high = lastSeq
-  const prepared: Prepared[] = []
-  const aborted = new Set<string>()
-  for (const index of seqOrder(mutations)) {
-    const m = must(mutations[index], 'mutation')
-    if (m.seq <= high) {
-      results[index] = { seq: m.seq, status: 'duplicate' }
+/** A push of `applyPushes` that its checks let through, and what is being decided for it. */
+interface Admitted {
+  readonly push: CheckedPush
+  readonly outcome: number
+  /** Per mutation, in body order. */
+  readonly results: Array<PushResult | undefined>
+  /** The new mutations that passed their checks, in seq order. */
+  readonly prepared: Prepared[]
+  /** Its tx groups with a rejected member: none of their writes apply. */
+  readonly aborted: Set<string>
+  /** The push's new lastSeq. */
+  readonly high: number
+  outcomes: Array<Outcome | undefined>
+  /** The stored row each outcome was decided against (for `returns-data` answers). */
+  befores: Array<StoredRow | undefined>
+}
+
+/**
+ * Applies pushes against one open write transaction, as if each had committed on its own, one
+ * after another in the given order: each keeps its clientId and its duplicates by seq (a later
+ * push of the same client sees the earlier one's lastSeq), its tx groups (a rejected group of one
+ * push never touches another), its owner and tenant checks, and its own audit event; a key written
+ * by several pushes is decided in order against the writes before it. But the group costs about
+ * one push: one reconcile over all of them, one read per table of the stored rows it needs, one
+ * set-based write per table (only a key's final image is written), one conflicts insert. A push
+ * refused with a 403 is answered `refused` and leaves nothing behind; any other failure throws,
+ * and the caller rolls the whole transaction back.
+ */
+export async function applyPushes(tx: WarehouseTx, pushes: readonly CheckedPush[]): Promise<PushOutcome[]> {
+  const outcomes = new Array<PushOutcome>(pushes.length)
+  // every push starts with its client's bookkeeping: one read for all of them
+  if (pushes.length > 1) await tx.preloadClients?.([...new Set(pushes.map((p) => p.body.clientId))])
+
+  // 1. Per push, in order: the owner check, duplicates by seq, the new mutations' checks in seq
+  // order. `client` answers with the lastSeqs the pushes before this one recorded.
+  const admitted: Admitted[] = []
+  for (let at = 0; at < pushes.length; at++) {
+    const push = must(pushes[at], 'push')
+    const { clientId, mutations } = push.body
+    const { subject } = push.ctx
+    const { lastSeq, owner } = await tx.client(clientId)
+    if (subject !== undefined && owner !== undefined && owner !== subject) {
+      outcomes[at] = { refused: forbidden(`clientId ${clientId} belongs to another user`) }
       continue
     }
-    high = m.seq
-    const checked = must(checks[index], 'checked mutation')
-    if ('refuse' in checked) throw checked.refuse
-    if ('write' in checked) {
-      prepared.push(checked)
-    } else {
-      results[index] = rejected(m.seq, checked)
-      if (m.tx !== undefined) aborted.add(m.tx)
+    const results: Array<PushResult | undefined> = new Array(mutations.length)
+    let high = lastSeq
+    const prepared: Prepared[] = []
+    const aborted = new Set<string>()
+    let refused: { readonly refuse: unknown } | undefined
+    for (const index of seqOrder(mutations)) {
+      const m = must(mutations[index], 'mutation')
+      if (m.seq <= high) {
+        results[index] = { seq: m.seq, status: 'duplicate' }
+        continue
+      }
+      high = m.seq
+      const checked = must(push.checks[index], 'checked mutation')
+      if ('refuse' in checked) {
+        refused = checked
+        break
+      }
+      if ('write' in checked) {
+        prepared.push(checked)
+      } else {
+        results[index] = rejected(m.seq, checked)
+        if (m.tx !== undefined) aborted.add(m.tx)
+      }
     }
+    if (refused !== undefined) {
+      outcomes[at] = { refused: refused.refuse }
+      continue
+    }
+    await tx.setLastSeq(clientId, high, subject)
+    admitted.push({ push, outcome: at, results, prepared, aborted, high, outcomes: [], befores: [] })
   }
 
   // 2. One read per table for every key whose outcome needs its stored row; the rest (see
-  // `mayGoDirect`: written once in the batch) are decided by the store's hlc guard when written.
+  // `mayGoDirect`: written once in the whole group) are decided by the store's hlc guard when written.
   const firstByTable = new Map<Table, Map<string, Prepared>>()
   const repeated = new Set<Prepared>()
-  let lastTable: Table | undefined
-  let firsts = new Map<string, Prepared>()
-  for (const p of prepared) {
-    if (p.table !== lastTable) {
-      lastTable = p.table
-      firsts = firstByTable.get(p.table) ?? new Map<string, Prepared>()
-      firstByTable.set(p.table, firsts)
-    }
-    const first = firsts.get(p.keyText)
-    if (first === undefined) firsts.set(p.keyText, p)
-    else {
-      repeated.add(first)
-      repeated.add(p)
+  for (const a of admitted) {
+    let lastTable: Table | undefined
+    let firsts = new Map<string, Prepared>()
+    for (const p of a.prepared) {
+      if (p.table !== lastTable) {
+        lastTable = p.table
+        firsts = firstByTable.get(p.table) ?? new Map<string, Prepared>()
+        firstByTable.set(p.table, firsts)
+      }
+      const first = firsts.get(p.keyText)
+      if (first === undefined) firsts.set(p.keyText, p)
+      else {
+        repeated.add(first)
+        repeated.add(p)
+      }
     }
   }
   const canDirect = tx.writeNewer !== undefined
@@ -355,105 +419,114 @@ async function applyIn(
     stored.set(table.name, found)
   }
 
-  // 3. Reconcile in seq order against an in-memory image, folding repeated keys. When a tx
-  // group turns out to be rejected, start over without it: the others must not see its writes.
-  let outcomes: Array<Outcome | undefined> = []
-  let befores: Array<StoredRow | undefined> = []
-  const causes = new Map<number, FieldError>()
+  // 3. Reconcile push after push, each in seq order, against one in-memory image, folding repeated
+  // keys. When a tx group turns out to be rejected, start over without it: no write may see its.
+  const causes = new Map<Prepared, FieldError>()
   let image = new Map<string, Map<string, StoredRow>>()
-  for (;;) {
-    outcomes = new Array(mutations.length)
-    befores = new Array(mutations.length)
+  for (let restart = true; restart; ) {
+    restart = false
     image = new Map([...stored].map(([t, rows]) => [t, new Map(rows)]))
-    let restart = false
-    for (const p of prepared) {
-      if (p.tx !== undefined && aborted.has(p.tx)) continue
-      const direct = isDirect(p)
-      // a direct key is written once in the batch and was not read: nothing is stored for it here
-      const rows = direct ? undefined : image.get(p.table.name)
-      const before = rows?.get(p.keyText)
-      const outcome = reconcile(p.table, before, p.write)
-      if (outcome.status === 'rejected' && p.tx !== undefined) {
-        causes.set(p.index, outcome.error)
-        aborted.add(p.tx)
-        restart = true
-        break
+    for (const a of admitted) {
+      const n = a.push.body.mutations.length
+      a.outcomes = new Array(n)
+      a.befores = new Array(n)
+      for (const p of a.prepared) {
+        if (p.tx !== undefined && a.aborted.has(p.tx)) continue
+        // a direct key is written once in the group and was not read: nothing is stored for it here
+        const rows = isDirect(p) ? undefined : image.get(p.table.name)
+        const before = rows?.get(p.keyText)
+        const outcome = reconcile(p.table, before, p.write)
+        if (outcome.status === 'rejected' && p.tx !== undefined) {
+          causes.set(p, outcome.error)
+          a.aborted.add(p.tx)
+          restart = true
+          break
+        }
+        if (outcome.status === 'applied' && rows !== undefined) rows.set(p.keyText, outcome.row)
+        a.outcomes[p.index] = outcome
+        a.befores[p.index] = before
       }
-      if (outcome.status === 'applied' && rows !== undefined) rows.set(p.keyText, outcome.row)
-      outcomes[p.index] = outcome
-      befores[p.index] = before
+      if (restart) break
     }
-    if (!restart) break
   }
 
   // 4. Results, rows to write, conflicts.
   const writes = new Map<Table, Map<string, RowWrite>>()
-  /** Direct writes per table, with the index of the result their guard settles. */
-  const guarded = new Map<Table, { rows: RowWrite[]; indexes: number[] }>()
+  /** Direct writes per table, with the results their guard settles. */
+  const guarded = new Map<
+    Table,
+    { rows: RowWrite[]; results: Array<Array<PushResult | undefined>>; indexes: number[] }
+  >()
   const conflicts: NewConflict[] = []
-  for (const p of prepared) {
-    const { seq, index, table } = p
-    if (p.tx !== undefined && aborted.has(p.tx)) {
-      const cause = causes.get(index)
-      results[index] = rejected(
-        seq,
-        cause ?? {
-          code: 'tx_aborted',
-          field: 'tx',
-          message: `another mutation of tx ${p.tx} was rejected`,
-        },
-      )
-      continue
-    }
-    const outcome = outcomes[index]
-    if (outcome === undefined) throw new EddyError('internal', `no outcome for seq ${seq}`)
-    switch (outcome.status) {
-      case 'applied': {
-        if (isDirect(p)) {
-          let g = guarded.get(table)
-          if (g === undefined) {
-            g = { rows: [], indexes: [] }
-            guarded.set(table, g)
+  for (const a of admitted) {
+    const { results } = a
+    const { clientId } = a.push.body
+    const tenant = typeof a.push.ctx.tenant === 'string' ? a.push.ctx.tenant : undefined
+    for (const p of a.prepared) {
+      const { seq, index, table } = p
+      if (p.tx !== undefined && a.aborted.has(p.tx)) {
+        results[index] = rejected(
+          seq,
+          causes.get(p) ?? {
+            code: 'tx_aborted',
+            field: 'tx',
+            message: `another mutation of tx ${p.tx} was rejected`,
+          },
+        )
+        continue
+      }
+      const outcome = a.outcomes[index]
+      if (outcome === undefined) throw new EddyError('internal', `no outcome for seq ${seq}`)
+      switch (outcome.status) {
+        case 'applied': {
+          if (isDirect(p)) {
+            let g = guarded.get(table)
+            if (g === undefined) {
+              g = { rows: [], results: [], indexes: [] }
+              guarded.set(table, g)
+            }
+            g.rows.push({ key: p.write.key, row: outcome.row, clientId })
+            g.results.push(results)
+            g.indexes.push(index)
+            // `mayGoDirect` excludes returns-data tables; the guard may still turn this into stale
+            results[index] = { seq, status: 'applied' }
+            break
           }
-          g.rows.push({ key: p.write.key, row: outcome.row, clientId })
-          g.indexes.push(index)
-          // `mayGoDirect` excludes returns-data tables; the guard may still turn this into stale
-          results[index] = { seq, status: 'applied' }
+          let rows = writes.get(table)
+          if (rows === undefined) {
+            rows = new Map()
+            writes.set(table, rows)
+          }
+          // a later push's write of the key replaces this one: the row is written by its last writer
+          rows.set(p.keyText, { key: p.write.key, row: outcome.row, clientId })
+          results[index] = table.returnsData
+            ? { seq, status: 'applied', row: shown(outcome.row) }
+            : { seq, status: 'applied' }
           break
         }
-        let rows = writes.get(table)
-        if (rows === undefined) {
-          rows = new Map()
-          writes.set(table, rows)
-        }
-        rows.set(p.keyText, { key: p.write.key, row: outcome.row, clientId })
-        results[index] = table.returnsData
-          ? { seq, status: 'applied', row: shown(outcome.row) }
-          : { seq, status: 'applied' }
-        break
+        case 'stale':
+          results[index] = table.returnsData
+            ? { seq, status: 'stale', row: shown(a.befores[index]) }
+            : { seq, status: 'stale' }
+          break
+        case 'conflict':
+          conflicts.push({
+            table: table.name,
+            key: p.write.key,
+            stored: shown(outcome.stored),
+            incoming: p.write.op === 'delete' ? null : { ...p.write.values, ...p.write.key },
+            hlc: p.write.hlc,
+            clientId,
+            tenant,
+          })
+          results[index] = table.returnsData
+            ? { seq, status: 'conflict', row: shown(outcome.stored) }
+            : { seq, status: 'conflict' }
+          break
+        case 'rejected':
+          results[index] = rejected(seq, outcome.error)
+          break
       }
-      case 'stale':
-        results[index] = table.returnsData
-          ? { seq, status: 'stale', row: shown(befores[index]) }
-          : { seq, status: 'stale' }
-        break
-      case 'conflict':
-        conflicts.push({
-          table: table.name,
-          key: p.write.key,
-          stored: shown(outcome.stored),
-          incoming: p.write.op === 'delete' ? null : { ...p.write.values, ...p.write.key },
-          hlc: p.write.hlc,
-          clientId,
-          tenant: typeof ctx.tenant === 'string' ? ctx.tenant : undefined,
-        })
-        results[index] = table.returnsData
-          ? { seq, status: 'conflict', row: shown(outcome.stored) }
-          : { seq, status: 'conflict' }
-        break
-      case 'rejected':
-        results[index] = rejected(seq, outcome.error)
-        break
     }
   }
   // Only the final image of each key is written (the fold), in one set-based write per table.
@@ -468,27 +541,33 @@ async function applyIn(
   for (const [table, g] of guarded) {
     const written = await must(tx.writeNewer, 'writeNewer').call(tx, table, g.rows)
     g.indexes.forEach((index, i) => {
-      if (written[i] !== true)
-        results[index] = { seq: must(results[index], 'push result').seq, status: 'stale' }
+      if (written[i] === true) return
+      const results = must(g.results[i], 'push results')
+      results[index] = { seq: must(results[index], 'push result').seq, status: 'stale' }
     })
   }
   if (conflicts.length > 0) await tx.addConflicts(conflicts)
-  await tx.setLastSeq(clientId, high, ctx.subject)
 
-  const final = new Array<PushResult>(results.length)
-  const counts = { applied: 0, stale: 0, duplicate: 0, conflict: 0, rejected: 0 }
-  for (let i = 0; i < results.length; i++) {
-    const result = must(results[i], 'push result')
-    final[i] = result
-    counts[result.status] += 1
+  // 5. Per push, in order: its answer and its audit event.
+  for (const a of admitted) {
+    const { results } = a
+    const final = new Array<PushResult>(results.length)
+    const counts = { applied: 0, stale: 0, duplicate: 0, conflict: 0, rejected: 0 }
+    for (let i = 0; i < results.length; i++) {
+      const result = must(results[i], 'push result')
+      final[i] = result
+      counts[result.status] += 1
+    }
+    const { push } = a
+    await tx.addEvent({
+      clientId: push.body.clientId,
+      receivedAt: push.receivedAt,
+      mutations: final.length,
+      ...counts,
+      durationMs: Math.round((performance.now() - push.started) * 1000) / 1000,
+      tenant: typeof push.ctx.tenant === 'string' ? push.ctx.tenant : undefined,
+    })
+    outcomes[a.outcome] = { response: { lastSeq: a.high, results: final } }
   }
-  await tx.addEvent({
-    clientId,
-    receivedAt,
-    mutations: final.length,
-    ...counts,
-    durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-    tenant: typeof ctx.tenant === 'string' ? ctx.tenant : undefined,
-  })
-  return { lastSeq: high, results: final }
+  return outcomes
 }
