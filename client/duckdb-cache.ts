@@ -1,8 +1,9 @@
 import type { AsyncDuckDB, AsyncDuckDBConnection } from '@duckdb/duckdb-wasm'
 import { canonicalKey } from '../shared/digest.ts'
-import { EddyError } from '../shared/errors.ts'
+import { EddyError, must } from '../shared/errors.ts'
 import type { Change } from '../shared/protocol.ts'
 import type { Column, Row, Table } from '../shared/schema.ts'
+import { physicalPage } from './arrow-page.ts'
 import { type ArrowTableLike, arrowToRows, textColumnsToIpc, valueText } from './arrow-rows.ts'
 import type { CachedRow, LocalCache, LocalWrite } from './cache.ts'
 
@@ -307,6 +308,8 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
 
   /** The tables the last `init` made sure of (a repeated init of the same schema does nothing). */
   let initialized: string | undefined
+  /** Each physical table's columns in the table's order (read once; `init` may add columns). */
+  const physicalColumns = new Map<string, readonly string[]>()
 
   /**
    * Creates what is missing (tables, columns added to the schema, views) and nothing else: one
@@ -352,6 +355,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
           )
         }
       }
+      physicalColumns.clear()
       if (ddl.length > 0) {
         await inTransaction('init', async () => {
           for (const sql of ddl) await conn.query(sql)
@@ -380,50 +384,31 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
   }
 
   /**
-   * Moves a staged Arrow page into a table's physical table (inside the caller's transaction).
-   *
-   * `insert` is the first try: when none of the page's keys is stored (a first load, and its later
-   * pages too: a key comes back in a later page only if it changed meanwhile), the page's live rows
-   * go in with one plain INSERT, no per-row conflict rule and no tombstones (nothing to delete).
-   * A page tombstone whose key is stored takes the upsert at once; a live row whose key is stored
-   * makes the INSERT fail on the primary key, and the caller rolls back and loads the page again
-   * with `upsert`. The upsert never lets an older pulled row overwrite a pending local write, and
-   * its tombstones delete. Both end in the same rows: the plain INSERT is the upsert's outcome when
-   * no key matches.
+   * Upserts a staged Arrow page into a table's physical table (inside the caller's transaction):
+   * the path of a page that meets stored keys. A pulled row never overwrites a pending local write
+   * with a greater stamp, and its tombstones delete.
    */
-  async function loadStaged(t: Table, name: string, mode: 'insert' | 'upsert'): Promise<number> {
+  async function upsertStaged(t: Table, name: string): Promise<number> {
     const target = ident(physical(t))
     const stagedCols = new Set(await columnsOf(name))
     if (!stagedCols.has('_hlc'))
       throw new EddyError('protocol', `Arrow load of '${t.name}' has no _hlc column`)
     const cols = t.columns.filter((c) => stagedCols.has(c.name))
-    const hasDeleted = stagedCols.has('_deleted')
-    const deleted = hasDeleted ? 'CAST(s._deleted AS BOOLEAN)' : 'false'
-    const insert = `INSERT INTO ${target} (${[...cols.map((c) => ident(c.name)), '_hlc', '_deleted', '_needs_sync', '_synced_at'].join(', ')})
-       SELECT ${[...cols.map((c) => castCol(c)), 'CAST(s._hlc AS VARCHAR)', deleted, 'false', 'CAST(now() AS TIMESTAMP)'].join(', ')}
-       FROM ${ident(name)} AS s`
-    const count = (res: Row[]): number => Number(res[0]?.Count ?? res[0]?.count ?? 0)
-    // a scan of the page's flags first: most pages carry no tombstone, and need no join
-    const storedTombstone = async (): Promise<boolean> =>
-      (await run(`SELECT 1 AS hit FROM ${ident(name)} AS s WHERE ${deleted} LIMIT 1`)).length > 0 &&
-      (
-        await run(
-          `SELECT 1 AS hit FROM ${ident(name)} AS s JOIN ${target} AS t ON ${keyMatch(t, 't')} WHERE ${deleted} LIMIT 1`,
-        )
-      ).length > 0
-    if (mode === 'insert' && !(hasDeleted && (await storedTombstone())))
-      return count(await run(hasDeleted ? `${insert} WHERE NOT ${deleted}` : insert))
+    const deleted = stagedCols.has('_deleted') ? 'CAST(s._deleted AS BOOLEAN)' : 'false'
     const res = await run(
-      `${insert} ON CONFLICT DO UPDATE SET ${[
-        ...cols.filter((c) => !c.primaryKey).map((c) => `${ident(c.name)} = excluded.${ident(c.name)}`),
-        '_hlc = excluded._hlc',
-        '_deleted = excluded._deleted',
-        '_needs_sync = false',
-        '_synced_at = excluded._synced_at',
-      ].join(', ')} WHERE excluded._hlc >= ${target}._hlc OR NOT ${target}._needs_sync`,
+      `INSERT INTO ${target} (${[...cols.map((c) => ident(c.name)), '_hlc', '_deleted', '_needs_sync', '_synced_at'].join(', ')})
+       SELECT ${[...cols.map((c) => castCol(c)), 'CAST(s._hlc AS VARCHAR)', deleted, 'false', 'CAST(now() AS TIMESTAMP)'].join(', ')}
+       FROM ${ident(name)} AS s
+       ON CONFLICT DO UPDATE SET ${[
+         ...cols.filter((c) => !c.primaryKey).map((c) => `${ident(c.name)} = excluded.${ident(c.name)}`),
+         '_hlc = excluded._hlc',
+         '_deleted = excluded._deleted',
+         '_needs_sync = false',
+         '_synced_at = excluded._synced_at',
+       ].join(', ')} WHERE excluded._hlc >= ${target}._hlc OR NOT ${target}._needs_sync`,
     )
     await dropSyncedTombstones(t)
-    return count(res)
+    return Number(res[0]?.Count ?? res[0]?.count ?? 0)
   }
 
   /**
@@ -437,6 +422,30 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
     const out = await load(name)
     await conn.query(`DROP TABLE ${ident(name)}`)
     return out
+  }
+
+  /**
+   * The first try of a bulk load (inside the caller's transaction): when none of the page's keys
+   * is stored (a first load, and its later pages too: a key comes back in a later page only if it
+   * changed meanwhile), the page is appended to the physical table as it is, tombstones included,
+   * and a page that carried tombstones then drops them (the upsert's outcome when no key matches:
+   * a tombstone has nothing to delete). A stored key makes the append fail on the primary key, and
+   * the caller rolls back and loads the page again through `upsertStaged`, which never lets
+   * an older pulled row overwrite a pending local write and whose tombstones delete. Returns the
+   * live rows appended.
+   */
+  async function appendPage(t: Table, ipc: Uint8Array): Promise<number> {
+    let columns = physicalColumns.get(t.name)
+    if (columns === undefined) {
+      columns = must(await columnsOf(physical(t)), `no cache table for '${t.name}'`)
+      physicalColumns.set(t.name, columns)
+    }
+    const page = physicalPage(ipc, columns, Date.now())
+    if (page === undefined) throw new EddyError('protocol', `Arrow load of '${t.name}' has no _hlc column`)
+    if (page.rows === 0) return 0
+    await conn.insertArrowFromIPCStream(page.ipc, { name: physical(t), create: false })
+    if (page.tombstones > 0) await dropSyncedTombstones(t)
+    return page.rows - page.tombstones
   }
 
   const cache: DuckDbCache = {
@@ -589,18 +598,16 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
     },
 
     // DuckDB-WASM transfers the buffer it is given to its worker: the caller's `ipc` is detached
-    // afterwards. The plain INSERT gets a copy, so that a page whose keys are stored can be staged
-    // again for the upsert.
+    // afterwards. The first try appends a rewritten copy, so that a page whose keys are stored can
+    // be staged again for the upsert.
     loadArrow(t, ipc) {
       return queue(async () => {
         try {
-          return await inTransaction('bulk load', () =>
-            withStaged(ipc.slice(), (name) => loadStaged(t, name, 'insert')),
-          )
+          return await inTransaction('bulk load', () => appendPage(t, ipc))
         } catch (e) {
           if (!(e instanceof EddyError && isKeyConflict(e.cause))) throw e
         }
-        return inTransaction('bulk load', () => withStaged(ipc, (name) => loadStaged(t, name, 'upsert')))
+        return inTransaction('bulk load', () => withStaged(ipc, (name) => upsertStaged(t, name)))
       })
     },
 

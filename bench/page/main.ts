@@ -1,4 +1,5 @@
 import * as eddySide from './eddy-side.ts'
+import * as hydrateProfile from './hydrate-profile.ts'
 import * as peers from './peers.ts'
 import * as profile from './query-profile.ts'
 
@@ -7,7 +8,7 @@ import * as profile from './query-profile.ts'
  * measurements as `window.bench`; `bench/browser-bench.ts` drives them from Node. With
  * `?cold=eddy&name=N` or `?cold=raw&file=F` it times a cold start from navigation start instead.
  */
-export const benchApi = { ...eddySide, ...peers, ...profile }
+export const benchApi = { ...eddySide, ...peers, ...profile, ...hydrateProfile }
 export type BenchApi = typeof benchApi
 
 export interface BenchWindow {

@@ -600,6 +600,73 @@ describe('DuckDB-WASM cache', () => {
     expect(out.viewColumns.slice(0, 3)).toEqual(['id', 'body', 'pinned'])
   })
 
+  it('appends pulled pages by column name to a table whose columns are in another order', async () => {
+    const out = await page.evaluate(async () => {
+      const { lab } = window
+      const v1 = {
+        tables: {
+          notes: { primaryKey: ['id'], columns: { id: { type: 'integer' }, body: { type: 'text' } } },
+        },
+      } as const
+      const v2 = {
+        tables: {
+          notes: {
+            primaryKey: ['id'],
+            columns: {
+              id: { type: 'integer' },
+              body: { type: 'text' },
+              pinned: { type: 'boolean' },
+              due: { type: 'date' },
+            },
+          },
+        },
+      } as const
+      // the physical table gets `pinned` and `due` after its system columns; a page has them before `_hlc`
+      const cache = await lab.openCacheFor(v1)
+      await cache.init([...lab.defineSchema(v2).tables.values()])
+      const t1 = lab.defineSchema(v1).table('notes')
+      const t2 = lab.defineSchema(v2).table('notes')
+      const change = (id: number, at: number, row: Record<string, unknown> | null) => ({
+        table: 'notes',
+        key: { id },
+        row,
+        hlc: `0017950000000${at}:00000:server`,
+        version: BigInt(at),
+      })
+      const loaded = await cache.loadArrow(
+        t2,
+        lab.changesIpc(t2, [
+          change(1, 10, { id: 1, body: 'one', pinned: true, due: '2026-03-04' }),
+          change(2, 11, null),
+          change(3, 12, { id: 3, body: 'three', pinned: false, due: null }),
+        ]),
+      )
+      // a page from an edge that does not know the new columns yet: they stay empty
+      const older = await cache.loadArrow(t1, lab.changesIpc(t1, [change(4, 13, { id: 4, body: 'four' })]))
+      const rows = await cache.query(
+        `SELECT id, body, pinned, CAST(due AS VARCHAR) AS due, _hlc, _needs_sync, _deleted, _synced_at IS NOT NULL AS synced
+         FROM _eddy_notes ORDER BY id`,
+      )
+      await cache.close()
+      return { loaded, older, rows }
+    })
+    expect(out.loaded).toBe(2)
+    expect(out.older).toBe(1)
+    const synced = { _needs_sync: false, _deleted: false, synced: true }
+    expect(out.rows).toEqual([
+      {
+        id: 1,
+        body: 'one',
+        pinned: true,
+        due: '2026-03-04',
+        _hlc: '001795000000010:00000:server',
+        ...synced,
+      },
+      { id: 3, body: 'three', pinned: false, due: null, _hlc: '001795000000012:00000:server', ...synced },
+      { id: 4, body: 'four', pinned: null, due: null, _hlc: '001795000000013:00000:server', ...synced },
+    ])
+  })
+
   it('writes text columns to the OPFS file without FSST, and still answers them as text', async () => {
     const out = await page.evaluate(async () => {
       const { lab } = window

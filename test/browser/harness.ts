@@ -171,13 +171,14 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 /** A browser profile in a fresh folder; `reopen` starts Chromium again on the same profile (a restart). */
-export async function launchProfile(): Promise<{
+export async function launchProfile(extraArgs: readonly string[] = []): Promise<{
   context: BrowserContext
   reopen(): Promise<BrowserContext>
   dispose(): Promise<void>
 }> {
   const dir = await mkdtemp(join(tmpdir(), 'eddy-profile-'))
-  const open = () => chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, args: ARGS })
+  const open = () =>
+    chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, args: [...ARGS, ...extraArgs] })
   let context = await open()
   return {
     get context() {
