@@ -8,7 +8,7 @@ import { reconcile, type StoredRow } from '../shared/reconcile.ts'
 import { defineSchema, type Row, type Schema, type Table } from '../shared/schema.ts'
 import { validateWrite } from '../shared/validators.ts'
 import { applyBatch } from './apply-batch.ts'
-import type { NewEvent, PulledChange, Warehouse } from './warehouse.ts'
+import type { NewEvent, PulledChange, RowWrite, Warehouse } from './warehouse.ts'
 
 /**
  * The one suite every warehouse adapter passes (DuckDB, PostgreSQL, D1):
@@ -208,6 +208,148 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
       expect(JSON.stringify(stored?.values.meta)).toBe(JSON.stringify(values.meta))
       expect(stored?.hlc).toBe(stamp(1, c))
       expect(stored?.deleted).toBe(false)
+    })
+
+    /**
+     * Text a staging format could lose or confuse: separator and NULL-marker characters (alone, inside,
+     * at either end), empty vs NULL, NULL-like words, quotes, unicode (emoji and ZWJ sequences,
+     * combining marks, non-BMP, right-to-left) and a long value.
+     */
+    const LONG = 'é𝄞x'.repeat(25_000)
+    const awkward: ReadonlyArray<string | null> = [
+      '',
+      null,
+      '\x1e',
+      '\x1f',
+      'a\x1fb',
+      '\x1f\x1e\x1f',
+      'ends\x1e',
+      '\x1estarts',
+      '\x1e\x1e',
+      'NULL',
+      '\\N',
+      `"',;\t\n\r`,
+      'Zoë 😀 👩‍👩‍👧 𝄞',
+      'e\u0301 n\u0303 a\u030a',
+      'שלום عربي',
+      LONG,
+    ]
+    /** Those that a packed form can carry without escaping (no separator, not a bare marker). */
+    const packable = awkward.filter((v) => v === null || (v !== '\x1e' && !v.includes('\x1f')))
+
+    /** Writes fresh `docs` rows in one set, reads them back in one set, and compares every row. */
+    async function roundTrip(
+      docKeys: readonly string[],
+      bodies: ReadonlyArray<string | null>,
+    ): Promise<void> {
+      const org = client()
+      const writes = docKeys.map((doc, i) => ({
+        key: { org, doc },
+        row: { values: { org, doc, body: bodies[i] ?? null }, hlc: stamp(1, org), deleted: false },
+        clientId: org,
+      }))
+      await w.write((tx) => tx.writeRows(docs, writes))
+      const stored = await readAll(
+        w,
+        docs,
+        writes.map((x) => x.key),
+      )
+      expect(stored.size).toBe(writes.length)
+      const got = writes.map((x) => stored.get(canonicalKey(docs, x.key))?.values)
+      // one comparison for the whole set (a failure prints the rows that differ)
+      expect(got).toEqual(writes.map((x) => x.row.values))
+    }
+    const short = packable.filter((v) => v !== LONG)
+    const numbered = (n: number): string[] => Array.from({ length: n }, (_, i) => `k${i}`)
+    const cycle = <T>(list: readonly T[], n: number): T[] =>
+      Array.from({ length: n }, (_, i) => list[i % list.length] as T)
+
+    it('stores text exactly in a small set: separators, markers, empty vs null, unicode, long values', async () => {
+      // awkward keys too (the long value is no key: PostgreSQL caps an index entry's size)
+      const keys = awkward.filter((v): v is string => v !== null && v !== LONG)
+      await roundTrip(keys, keys)
+      await roundTrip(numbered(awkward.length), awkward)
+    })
+
+    it('stores text exactly in large sets, with and without values that need escaping', async () => {
+      // large enough for a store's bulk staging (DuckDB packs sets above 128 values)
+      const n = 400
+      // each value once, then the short ones again
+      const bodies = [...packable, ...cycle(short, n - packable.length)]
+      await roundTrip(numbered(n), bodies)
+      // one value that is a bare marker, one holding a separator, then a key holding one
+      await roundTrip(numbered(n), ['\x1e', ...bodies.slice(1)])
+      await roundTrip(numbered(n), [...bodies.slice(0, -1), 'a\x1fb'])
+      await roundTrip(['k\x1fk', '\x1e', ...numbered(n - 2)], bodies)
+      // text keys that are empty or marker-like, in a set large enough to be packed
+      const keys = short.filter((v): v is string => v !== null)
+      await roundTrip([...keys, ...numbered(n - keys.length)], bodies)
+    })
+
+    it('stores 10,001 rows of one set exactly', async () => {
+      const n = 10_001
+      await roundTrip(numbered(n), [LONG, ...cycle(short, n - 1)])
+    }, 60_000)
+
+    it('upserts sets of any size over stored rows and tombstones, with the hlc guard', async () => {
+      for (const n of [6, 300]) {
+        const keys = ids(n).map((id) => ({ id }))
+        const cl = client()
+        const row = (i: number, wall: number, deleted = false): RowWrite => {
+          const key = must(keys[i], 'key')
+          return {
+            key,
+            row: { values: { ...key, name: `${cl}-${i}-${wall}` }, hlc: stamp(wall, cl, i), deleted },
+            clientId: cl,
+          }
+        }
+        // the first third live, the second third tombstones, the rest never written
+        const third = n / 3
+        const seeded = Array.from({ length: 2 * third }, (_, i) => row(i, 10, i >= third))
+        await w.write((tx) => tx.writeRows(items, seeded))
+        // every other row older than what is stored
+        const wallOf = (i: number): number => (i % 2 === 0 ? 20 : 5)
+        const next = keys.map((_, i) => row(i, wallOf(i)))
+        const expected = keys.map((_, i) =>
+          i < 2 * third ? (wallOf(i) > 10 ? next[i] : seeded[i]) : next[i],
+        )
+        const written = await w.write(async (tx) => {
+          if (tx.writeNewer === undefined) {
+            // without the store's guard a caller writes only the rows that win
+            await tx.writeRows(
+              items,
+              next.filter((_, i) => expected[i] === next[i]),
+            )
+            return undefined
+          }
+          return tx.writeNewer(items, next)
+        })
+        if (written !== undefined) expect(written).toEqual(expected.map((e, i) => e === next[i]))
+        const stored = await readAll(w, items, keys)
+        const got = keys.map((key) => {
+          const s = stored.get(canonicalKey(items, key))
+          return s === undefined ? undefined : { name: s.values.name, hlc: s.hlc, deleted: s.deleted }
+        })
+        expect(got).toEqual(
+          expected.map((e) => ({ name: e?.row.values.name, hlc: e?.row.hlc, deleted: e?.row.deleted })),
+        )
+        // a set of keys none of which is stored: every row written and reported
+        const fresh = ids(n).map((id) => ({ id }))
+        const all = await w.write(async (tx) => {
+          const rows = fresh.map((key) => ({
+            key,
+            row: { values: { ...key, name: 'new' }, hlc: stamp(1, cl), deleted: false },
+            clientId: cl,
+          }))
+          if (tx.writeNewer === undefined) {
+            await tx.writeRows(items, rows)
+            return rows.map(() => true)
+          }
+          return tx.writeNewer(items, rows)
+        })
+        expect(all).toEqual(fresh.map(() => true))
+        expect((await readAll(w, items, fresh)).size).toBe(n)
+      }
     })
 
     it('matches the pure reconcile model for random batches on every strategy', async () => {
