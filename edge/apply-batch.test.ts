@@ -2,7 +2,6 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { demoSchema } from '../demo/schema.ts'
 import { canonicalKey } from '../shared/digest.ts'
-import { must } from '../shared/errors.ts'
 import { formatHlc } from '../shared/hlc.ts'
 import type { Mutation, PushBody } from '../shared/protocol.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
@@ -27,31 +26,35 @@ const schema = defineSchema({
 const T0 = 1_700_000_000_000
 const NOW = T0 + 3_600_000
 
-const ORDER_IDS = [
-  '3f2c1a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60',
-  '7c9e6679-7425-40de-944b-e07fc1f90ae7',
-  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
-]
 const STATUSES = ['pending', 'paid', 'shipped', 'cancelled']
 const TABLES = ['orders', 'customers', 'products', 'metrics', 'notes'] as const
 type TableName = (typeof TABLES)[number]
 
-/** Every key the generated pushes can name, per table. */
-function keySpace(name: TableName): Row[] {
-  const ks = [0, 1, 2]
+/** Key k of a table in run `ns`: every run has keys (and clients) of its own in the shared stores. */
+function keyOf(name: TableName, ns: number, k: number, org = 't1'): Row {
+  const n = ns * 10 + k
   switch (name) {
     case 'orders':
-      return ks.map((k) => ({ order_id: ORDER_IDS[k] }))
+      return { order_id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}` }
     case 'customers':
-      return ks.map((k) => ({ customer_id: k + 1 }))
+      return { customer_id: n + 1 }
     case 'products':
-      return ks.map((k) => ({ product_id: k + 1 }))
+      return { product_id: n + 1 }
     case 'metrics':
-      return ks.map((k) => ({ metric_id: `m${k}` }))
+      return { metric_id: `m${n}` }
     case 'notes':
-      return ['t1', 't2'].flatMap((org) => ks.map((k) => ({ org, note_id: `n${k}` })))
+      return { org, note_id: `n${n}` }
   }
 }
+
+/** Every key the generated pushes of run `ns` can name in a table. */
+function keySpace(name: TableName, ns: number): Row[] {
+  return ['t1', 't2'].flatMap((org) =>
+    name === 'notes' || org === 't1' ? [0, 1].map((k) => keyOf(name, ns, k, org)) : [],
+  )
+}
+
+const clientsOf = (ns: number): string[] => ['a', 'b', 'c'].map((c) => `r${ns}${c}`)
 
 interface WriteSpec {
   readonly table: TableName
@@ -76,22 +79,23 @@ interface PushSpec {
 }
 
 const writeArb: fc.Arbitrary<WriteSpec> = fc.record({
-  table: fc.constantFrom(...TABLES),
-  k: fc.integer({ min: 0, max: 2 }),
+  // customers twice: its manual strategy's conflicts need a stored row and an older write
+  table: fc.constantFrom(...TABLES, 'customers'),
+  k: fc.integer({ min: 0, max: 1 }),
   org: fc.constantFrom('t1', 't2'),
   op: fc.constantFrom('upsert', 'upsert', 'upsert', 'delete'),
   full: fc.boolean(),
   v: fc.integer({ min: 0, max: 9 }),
   wall: fc.integer({ min: 0, max: 12 }),
-  step: fc.constantFrom(1, 1, 1, 1, 2, 0, -3),
+  step: fc.constantFrom(1, 1, 1, 1, 1, 1, 2, 0, -3),
   tx: fc.constantFrom(undefined, undefined, 'x', 'y'),
-  bad: fc.constantFrom(undefined, undefined, undefined, undefined, undefined, undefined, 'table', 'skew'),
+  bad: fc.constantFrom(...new Array<undefined>(10).fill(undefined), 'table', 'skew'),
 })
 
 const pushArb: fc.Arbitrary<PushSpec> = fc.record({
   client: fc.constantFrom('a', 'b', 'c'),
-  subject: fc.constantFrom(undefined, 'alice', 'alice', 'bob'),
-  tenant: fc.constantFrom(undefined, undefined, 't1', 't2', null),
+  subject: fc.constantFrom(undefined, 'alice', 'alice', 'alice', 'bob'),
+  tenant: fc.constantFrom(undefined, undefined, undefined, 't1', 't2', null),
   writes: fc.array(writeArb, { maxLength: 6 }),
 })
 
@@ -121,27 +125,27 @@ function valuesOf(w: WriteSpec): Row {
 }
 
 /** The pushes' bodies and contexts: seqs and stamps follow each client across every push in order. */
-function bodiesOf(specs: readonly PushSpec[]): Array<{ body: PushBody; ctx: PushContext }> {
+function bodiesOf(specs: readonly PushSpec[], ns: number): Array<{ body: PushBody; ctx: PushContext }> {
   const seqs = new Map<string, number>()
   const counters = new Map<string, number>()
   return specs.map((s) => {
+    const clientId = `r${ns}${s.client}`
     const mutations = s.writes.map((w): Mutation => {
-      const seq = Math.max(1, (seqs.get(s.client) ?? 0) + w.step)
-      seqs.set(s.client, seq)
-      const counter = (counters.get(s.client) ?? 0) + 1
-      counters.set(s.client, counter)
+      const seq = Math.max(1, (seqs.get(clientId) ?? 0) + w.step)
+      seqs.set(clientId, seq)
+      const counter = (counters.get(clientId) ?? 0) + 1
+      counters.set(clientId, counter)
       const wall = w.bad === 'skew' ? NOW + 3_600_000 : T0 + w.wall
-      const hlc = formatHlc({ wall, counter, node: s.client })
+      const hlc = formatHlc({ wall, counter, node: clientId })
       const table = w.bad === 'table' ? 'nope' : w.table
-      const key =
-        w.table === 'notes' ? { org: w.org, note_id: `n${w.k}` } : must(keySpace(w.table)[w.k], 'key')
+      const key = keyOf(w.table, ns, w.k, w.org)
       const tx = w.tx === undefined ? {} : { tx: w.tx }
       return w.op === 'delete'
         ? { seq, table, op: 'delete', key, hlc, ...tx }
         : { seq, table, op: 'upsert', key, values: valuesOf(w), hlc, ...tx }
     })
     return {
-      body: { clientId: s.client, mutations },
+      body: { clientId, mutations },
       ctx: { now: () => NOW, subject: s.subject, tenant: s.tenant },
     }
   })
@@ -158,13 +162,17 @@ function strip(row: StoredRow): unknown {
   return { values: row.values, hlc: row.hlc, deleted: row.deleted, columnHlcs: row.columnHlcs }
 }
 
-/** What a store holds that a push can change, in a comparable form. */
-async function snapshot(w: Warehouse, clients: readonly string[]): Promise<unknown> {
+/** What a store holds that the pushes of run `ns` can change, in a comparable form. */
+async function snapshot(w: Warehouse, ns: number): Promise<unknown> {
+  const clients = clientsOf(ns)
+  const keys = new Set(
+    TABLES.flatMap((name) => keySpace(name, ns).map((k) => `${name}:${canonicalKey(schema.table(name), k)}`)),
+  )
   const rows = await w.write(async (tx) => {
     const out: Record<string, unknown> = {}
     for (const name of TABLES) {
       const t = schema.table(name)
-      const found = await tx.readRows(t, keySpace(name))
+      const found = await tx.readRows(t, keySpace(name, ns))
       for (const [k, row] of [...found].sort(([a], [b]) => (a < b ? -1 : 1))) out[`${name}:${k}`] = strip(row)
     }
     return out
@@ -175,14 +183,17 @@ async function snapshot(w: Warehouse, clients: readonly string[]): Promise<unkno
     for (const c of clients) out.push(await tx.client(c))
     return out
   })
-  const conflicts = (await w.conflicts()).map(({ table, key, stored, incoming, hlc }) => ({
-    table,
-    key,
-    stored,
-    incoming,
-    hlc,
-  }))
-  const events = (await w.events(10_000))
+  const conflicts = (await w.conflicts())
+    .filter((c) => keys.has(`${c.table}:${canonicalKey(schema.table(c.table), c.key)}`))
+    .map(({ table, key, stored, incoming, hlc }) => ({
+      table,
+      key,
+      stored,
+      incoming,
+      hlc,
+    }))
+  const events = (await w.events(100_000))
+    .filter((e) => clients.includes(e.clientId))
     .reverse()
     .map(({ clientId, mutations, applied, stale, duplicate, conflict, rejected }) => ({
       clientId,
@@ -204,16 +215,18 @@ async function open(): Promise<Warehouse> {
 
 describe('applyPushes: a group of pushes', () => {
   it('answers and stores exactly what the same pushes applied one at a time do', async () => {
-    const clients = ['a', 'b', 'c']
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(pushArb, { maxLength: 3 }),
-        fc.array(pushArb, { minLength: 2, maxLength: 6 }),
-        async (history, group) => {
-          const pushes = bodiesOf([...history, ...group])
-          const one = await open()
-          const all = await open()
-          try {
+    // two stores: pushes one at a time on `one`, the same pushes as one group on `all`
+    const one = await open()
+    const all = await open()
+    let runs = 0
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(pushArb, { maxLength: 3 }),
+          fc.array(pushArb, { minLength: 2, maxLength: 6 }),
+          async (history, group) => {
+            const ns = ++runs
+            const pushes = bodiesOf([...history, ...group], ns)
             // the history, one push at a time on both stores (stored rows, owners, lastSeqs)
             for (const { body, ctx } of pushes.slice(0, history.length)) {
               for (const w of [one, all]) await applyBatch(w, body, ctx).catch(() => undefined)
@@ -235,16 +248,16 @@ describe('applyPushes: a group of pushes', () => {
               ),
             )
             expect(together.map(settled)).toEqual(alone)
-            expect(await snapshot(all, clients)).toEqual(await snapshot(one, clients))
-          } finally {
-            await one.close()
-            await all.close()
-          }
-        },
-      ),
-      { numRuns: 30 },
-    )
-    // two stores per run: generous on a busy machine (not a timing assertion)
+            expect(await snapshot(all, ns)).toEqual(await snapshot(one, ns))
+          },
+        ),
+        { numRuns: 40 },
+      )
+    } finally {
+      await one.close()
+      await all.close()
+    }
+    // many pushes against two stores: generous on a busy machine (not a timing assertion)
   }, 120_000)
 
   it('runs each push of a group alone when the group transaction fails', async () => {
@@ -271,13 +284,7 @@ describe('applyPushes: a group of pushes', () => {
         }),
     }
     try {
-      let release = (): void => {}
-      const gate = new Promise<void>((r) => {
-        release = r
-      })
-      // hold the write lock, so that the pushes below queue up behind the first one
-      const held = w.write(() => gate)
-      failNext = true
+      // four pushes of one fresh order each (the fourth a second push of client a)
       const bodies = bodiesOf(
         ['a', 'b', 'c', 'a'].map((client, i) => ({
           client,
@@ -286,7 +293,7 @@ describe('applyPushes: a group of pushes', () => {
           writes: [
             {
               table: 'orders',
-              k: i % 3,
+              k: i % 2,
               org: 't1',
               op: 'upsert',
               full: true,
@@ -298,7 +305,15 @@ describe('applyPushes: a group of pushes', () => {
             },
           ],
         })),
+        0,
       )
+      let release = (): void => {}
+      const gate = new Promise<void>((r) => {
+        release = r
+      })
+      // hold the write lock, so that the pushes below queue up behind the first one
+      const held = w.write(() => gate)
+      failNext = true
       const answers = bodies.map(({ body, ctx }) => applyBatch(failing, body, ctx))
       release()
       await held
@@ -312,8 +327,9 @@ describe('applyPushes: a group of pushes', () => {
         [2, ['applied']],
       ])
       const orders = schema.table('orders')
-      const stored = await w.write((tx) => tx.readRows(orders, keySpace('orders')))
-      expect(stored.get(canonicalKey(orders, { order_id: ORDER_IDS[0] }))?.values.customer_id).toBe(4)
+      const stored = await w.write((tx) => tx.readRows(orders, keySpace('orders', 0)))
+      // written by the first push (stamp 0), then by the third (stamp 2)
+      expect(stored.get(canonicalKey(orders, keyOf('orders', 0, 0)))?.values.customer_id).toBe(3)
       expect((await w.events(100)).length).toBe(4)
     } finally {
       await w.close()

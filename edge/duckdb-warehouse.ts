@@ -413,11 +413,13 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         return out
       },
       async addConflicts(conflicts: readonly NewConflict[]) {
-        for (const c of conflicts) {
+        // one statement per FLUSH_ROWS conflicts (a group commit's conflicts arrive together); ids follow their order
+        for (let at = 0; at < conflicts.length; at += FLUSH_ROWS) {
+          const part = conflicts.slice(at, at + FLUSH_ROWS)
           await writeSql(
             `INSERT INTO _eddy_conflicts (table_name, key_json, stored_json, incoming_json, hlc, client_id, detected_at,
-               tenant) VALUES (?, ?, ?, ?, ?, ?, now(), ?)`,
-            [
+               tenant) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, now(), ?)').join(', ')}`,
+            part.flatMap((c) => [
               c.table,
               JSON.stringify(c.key),
               toJson(c.stored),
@@ -425,7 +427,8 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
               c.hlc,
               c.clientId,
               c.tenant ?? null,
-            ],
+            ]),
+            part.length <= CACHED_FLUSH_ROWS,
           )
         }
       },
