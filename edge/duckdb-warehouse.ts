@@ -3,7 +3,11 @@ import {
   DuckDBInstance,
   type DuckDBPreparedStatement,
   type DuckDBResultReader,
+  type DuckDBType,
   type DuckDBValue,
+  LIST,
+  listValue,
+  VARCHAR,
 } from '@duckdb/node-api'
 import { canonicalKey } from '../shared/digest.ts'
 import { EddyError, must } from '../shared/errors.ts'
@@ -43,8 +47,11 @@ export interface DuckDbWarehouseOptions {
 
 type RawRow = Record<string, unknown>
 
-/** Rows per statement when a transaction's lastSeqs and audit events are written. */
+/** Rows per statement when a group's client bookkeeping is read and its conflicts are written. */
 const FLUSH_ROWS = 200
+
+/** The type of the text lists that carry the flush's columns. */
+const TEXT_LIST = LIST(VARCHAR)
 
 /** Flush statements of up to this many rows are prepared once per text and kept. */
 const CACHED_FLUSH_ROWS = 64
@@ -151,9 +158,14 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
    * Only ever used under the write mutex, so a statement's bind and run never interleave.
    */
   const prepared = new Map<string, DuckDBPreparedStatement>()
-  async function writeSql(sql: string, params: DuckDBValue[], cache = true): Promise<DuckDBResultReader> {
+  async function writeSql(
+    sql: string,
+    params: DuckDBValue[],
+    cache = true,
+    types?: DuckDBType[],
+  ): Promise<DuckDBResultReader> {
     if (params.length === 0) return writer.runAndReadAll(sql)
-    if (!cache) return writer.runAndReadAll(sql, params)
+    if (!cache) return writer.runAndReadAll(sql, params, types)
     let statement = prepared.get(sql)
     if (statement === undefined) {
       statement = await writer.prepare(sql)
@@ -167,7 +179,7 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
     }
     prepared.set(sql, statement)
     statement.clearBindings()
-    statement.bind(params)
+    statement.bind(params, types)
     return statement.runAndReadAll()
   }
 
@@ -325,25 +337,42 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
         await writeSql(`UPDATE _eddy_meta SET value = ? WHERE name = 'version'`, [version])
         versionWritten = version
       }
+      // one text list parameter per column, so each statement is prepared once whatever the count
+      // (typed: a list's type is otherwise guessed from its first item, and a leading null makes
+      // every item null); `unnest` keeps the lists' order, and the events' ids follow it
       const seqs = [...lastSeqs]
       lastSeqs.clear()
-      for (let at = 0; at < seqs.length; at += FLUSH_ROWS) {
-        const part = seqs.slice(at, at + FLUSH_ROWS)
+      if (seqs.length > 0) {
         await writeSql(
-          `INSERT INTO _eddy_clients VALUES ${part.map(() => '(?, ?, ?)').join(', ')} ON CONFLICT (client_id)
+          `INSERT INTO _eddy_clients SELECT unnest(?::VARCHAR[]), unnest(?::BIGINT[]), unnest(?::VARCHAR[])
+           ON CONFLICT (client_id)
            DO UPDATE SET last_seq = excluded.last_seq, owner = coalesce(_eddy_clients.owner, excluded.owner)`,
-          part.flatMap(([clientId, { seq, owner }]) => [clientId, seq, owner ?? null]),
-          part.length <= CACHED_FLUSH_ROWS,
+          [
+            listValue(seqs.map(([clientId]) => clientId)),
+            listValue(seqs.map(([, p]) => String(p.seq))),
+            listValue(seqs.map(([, p]) => p.owner ?? null)),
+          ],
+          true,
+          [TEXT_LIST, TEXT_LIST, TEXT_LIST],
         )
       }
       const added = events.splice(0)
-      for (let at = 0; at < added.length; at += FLUSH_ROWS) {
-        const part = added.slice(at, at + FLUSH_ROWS)
+      if (added.length > 0) {
+        const column = (i: number): DuckDBValue =>
+          listValue(
+            added.map((e) => {
+              const v = eventValues(e)[i]
+              return v === undefined || v === null ? null : String(v)
+            }),
+          )
         await writeSql(
           `INSERT INTO _eddy_sync_events (${EVENT_COLUMNS})
-           VALUES ${part.map(() => '(?, CAST(? AS TIMESTAMP), ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-          part.flatMap(eventValues),
-          part.length <= CACHED_FLUSH_ROWS,
+           SELECT unnest(?::VARCHAR[]), unnest(?::TIMESTAMP[]), unnest(?::INTEGER[]), unnest(?::INTEGER[]),
+             unnest(?::INTEGER[]), unnest(?::INTEGER[]), unnest(?::INTEGER[]), unnest(?::INTEGER[]),
+             unnest(?::DOUBLE[]), unnest(?::VARCHAR[])`,
+          Array.from({ length: 10 }, (_, i) => column(i)),
+          true,
+          new Array<DuckDBType>(10).fill(TEXT_LIST),
         )
       }
     }
