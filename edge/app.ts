@@ -23,9 +23,9 @@ import {
   ARROW_MAX_LIMIT,
   ARROW_STREAM,
   acceptsArrow,
+  columnsMaxHlc,
   columnsToArrow,
   emptyColumnPage,
-  maxHlc,
   pullColumnPage,
 } from './arrow-pull.ts'
 import { type AuthOptions, type Caller, createVerifier } from './auth.ts'
@@ -314,7 +314,7 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
       [ARROW_HEADERS.hasMore]: String(page.hasMore),
       [ARROW_HEADERS.rows]: String(columns.hlc.length),
     }
-    const max = maxHlc(columns.hlc)
+    const max = columnsMaxHlc(columns)
     if (max !== undefined) headers[ARROW_HEADERS.maxHlc] = max
     if (resume !== undefined && high !== undefined)
       headers[ARROW_HEADERS.resumeCursor] = encodeCursor(high, resume)

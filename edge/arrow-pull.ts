@@ -11,7 +11,7 @@ import {
   TimestampMillisecond,
   tableToIPC,
   Utf8,
-  type Vector,
+  Vector,
 } from 'apache-arrow'
 import type { Column, Row, Table } from '../shared/schema.ts'
 import type { ColumnPullRequest, PulledChange, PulledColumns, Warehouse } from './warehouse.ts'
@@ -67,7 +67,8 @@ export function acceptsArrow(accept: string | undefined): boolean {
   return accept.split(',').some((range) => (range.split(';')[0] ?? '').trim().toLowerCase() === ARROW_STREAM)
 }
 
-function arrowType(c: Column): DataType {
+/** The Arrow type a schema column travels as. */
+export function arrowType(c: Column): DataType {
   switch (c.type) {
     case 'integer':
       return new Int32()
@@ -201,9 +202,20 @@ export type ArrowCell = number | bigint | string | boolean | null
  * ms) bigints, dates as days since the epoch, booleans, and text for the rest (json as its text).
  */
 export interface ArrowColumns {
-  readonly values: ReadonlyMap<string, readonly ArrowCell[]>
-  readonly hlc: readonly string[]
-  readonly deleted: readonly boolean[]
+  /** Cells, or the column already built as a vector of its `arrowType` (what a column reader makes). */
+  readonly values: ReadonlyMap<string, readonly ArrowCell[] | Vector>
+  /** The stamps, as text or as a Utf8 vector; one per row (so its length is the page's). */
+  readonly hlc: readonly string[] | Vector
+  /** The tombstone flags, as booleans or as a Bool vector. */
+  readonly deleted: readonly boolean[] | Vector
+  /** The greatest stamp, when the reader found it as it read (else `columnsMaxHlc` finds it). */
+  readonly maxHlc?: string | undefined
+}
+
+/** The greatest stamp of a page, or undefined when it is empty. */
+export function columnsMaxHlc(cols: ArrowColumns): string | undefined {
+  if (cols.maxHlc !== undefined) return cols.maxHlc
+  return maxHlc(cols.hlc instanceof Vector ? [...cols.hlc].map(String) : cols.hlc)
 }
 
 /** Pulled changes (row objects, from `Warehouse.pull`) as columns. */
@@ -224,10 +236,10 @@ export function columnsToArrow(table: Table, cols: ArrowColumns): Uint8Array<Arr
   for (const c of table.columns) {
     const values = cols.values.get(c.name)
     if (values === undefined) throw new Error(`no column '${c.name}' for the Arrow pull of '${table.name}'`)
-    vectors[c.name] = columnVector(arrowType(c), values)
+    vectors[c.name] = values instanceof Vector ? values : columnVector(arrowType(c), values)
   }
-  vectors._hlc = columnVector(new Utf8(), cols.hlc)
-  vectors._deleted = columnVector(new Bool(), cols.deleted)
+  vectors._hlc = cols.hlc instanceof Vector ? cols.hlc : columnVector(new Utf8(), cols.hlc)
+  vectors._deleted = cols.deleted instanceof Vector ? cols.deleted : columnVector(new Bool(), cols.deleted)
   // a copy on an ArrayBuffer (what a Response body takes), not a view on a possibly shared one
   return tableToIPC(new ArrowTable(vectors), 'stream').slice()
 }

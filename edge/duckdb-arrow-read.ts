@@ -1,7 +1,18 @@
-import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api'
+import type { DuckDBBlobVector, DuckDBConnection, DuckDBValue } from '@duckdb/node-api'
+import {
+  Bool,
+  DateDay,
+  Float64,
+  Int32,
+  Int64,
+  makeData,
+  makeVector,
+  TimestampMillisecond,
+  Utf8,
+  type Vector,
+} from 'apache-arrow'
 import { must } from '../shared/errors.ts'
 import type { Column, Table } from '../shared/schema.ts'
-import type { ArrowCell } from './arrow-pull.ts'
 import { quoteIdent } from './column-codec.ts'
 import type { ColumnPullRequest, PulledColumns } from './warehouse.ts'
 
@@ -41,15 +52,6 @@ function cellExpr(c: Column): string {
   return c.primaryKey ? expr : `CASE WHEN t._deleted THEN NULL ELSE ${expr} END`
 }
 
-/** A DuckDB cell as the column's Arrow cell (DuckDB hands INTEGER/DOUBLE as numbers, BIGINT as bigint). */
-function cellOf(c: Column, v: DuckDBValue): ArrowCell {
-  if (v === null) return null
-  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string' || typeof v === 'boolean')
-    return v
-  // not reached for the expressions above; kept exact rather than guessed
-  throw new Error(`unexpected ${typeof v} for column '${c.name}' in an Arrow pull`)
-}
-
 /**
  * The FROM … LIMIT part every DuckDB pull shares (JSON rows and Arrow columns alike): one table's
  * changes after a version, oldest first, limited to the caller's tenant when the table is scoped,
@@ -79,13 +81,121 @@ function isText(c: Column): boolean {
   return c.type === 'decimal' || c.type === 'text' || c.type === 'uuid' || c.type === 'json'
 }
 
+const bitmapBytes = (n: number): number => (n + 7) >> 3
+const decoder = new TextDecoder()
+
 /**
- * Reads one page in version order, chunk by chunk. `@duckdb/node-api` reads a text cell longer
- * than 12 bytes with one native call and decodes it on its own, so a row's text cells (and its
- * stamp) come packed into one string, beside each cell's byte length and null flag, and are split
- * here: one string read per row instead of one per text cell. Packed ASCII (a byte per
- * character) is sliced as it is; other text goes through its UTF-8 bytes, so every character comes
- * back exactly.
+ * One fixed-width column of a page (every type `isText` leaves out), written in place as it is
+ * read: its values (sized for the page's limit) and validity bitmap, then one Arrow vector of the
+ * column's `arrowType`.
+ */
+function fixedColumn(c: Column, capacity: number) {
+  const valid = new Uint8Array(bitmapBytes(capacity))
+  let nullCount = 0
+  const bits = new Uint8Array(c.type === 'boolean' ? bitmapBytes(capacity) : 0)
+  const wide = new BigInt64Array(c.type === 'bigint' || c.type === 'timestamp' ? capacity : 0)
+  const float = new Float64Array(c.type === 'double' ? capacity : 0)
+  const int = new Int32Array(c.type === 'integer' || c.type === 'date' ? capacity : 0)
+  return {
+    set(i: number, v: DuckDBValue): void {
+      if (v === null) {
+        nullCount += 1
+        return
+      }
+      if (typeof v !== 'number' && typeof v !== 'bigint' && typeof v !== 'boolean')
+        // not reached for the expressions of `cellExpr`; kept exact rather than guessed
+        throw new Error(`unexpected ${typeof v} for column '${c.name}' in an Arrow pull`)
+      valid[i >> 3] = (valid[i >> 3] ?? 0) | (1 << (i & 7))
+      if (c.type === 'boolean') {
+        if (v === true) bits[i >> 3] = (bits[i >> 3] ?? 0) | (1 << (i & 7))
+      } else if (c.type === 'bigint' || c.type === 'timestamp') wide[i] = BigInt(v)
+      else if (c.type === 'double') float[i] = Number(v)
+      else int[i] = Number(v)
+    },
+    vector(length: number): Vector {
+      const base = { length, nullCount, nullBitmap: valid.subarray(0, bitmapBytes(length)) }
+      switch (c.type) {
+        case 'boolean':
+          return makeVector(
+            makeData({ ...base, type: new Bool(), data: bits.subarray(0, bitmapBytes(length)) }),
+          )
+        case 'bigint':
+          return makeVector(makeData({ ...base, type: new Int64(), data: wide.subarray(0, length) }))
+        case 'timestamp':
+          return makeVector(
+            makeData({ ...base, type: new TimestampMillisecond(), data: wide.subarray(0, length) }),
+          )
+        case 'double':
+          return makeVector(makeData({ ...base, type: new Float64(), data: float.subarray(0, length) }))
+        case 'date':
+          return makeVector(makeData({ ...base, type: new DateDay(), data: int.subarray(0, length) }))
+        default:
+          return makeVector(makeData({ ...base, type: new Int32(), data: int.subarray(0, length) }))
+      }
+    },
+  }
+}
+
+/** One Utf8 column of a page: its UTF-8 bytes copied as read (never decoded), offsets and validity. */
+function textColumn(capacity: number) {
+  const offsets = new Int32Array(capacity + 1)
+  const valid = new Uint8Array(bitmapBytes(capacity))
+  let nulls = 0
+  let bytes = new Uint8Array(64 * 1024)
+  let size = 0
+  return {
+    /** Row `i` is `len` bytes of `from` at `at`, or null. */
+    set(i: number, from: Uint8Array, at: number, len: number, isNull: boolean): void {
+      if (isNull) nulls += 1
+      else {
+        valid[i >> 3] = (valid[i >> 3] ?? 0) | (1 << (i & 7))
+        if (size + len > bytes.length) {
+          const grown = new Uint8Array(Math.max(bytes.length * 2, size + len))
+          grown.set(bytes.subarray(0, size))
+          bytes = grown
+        }
+        // a loop, not `set(subarray)`: a cell is a few dozen bytes, a view per cell costs more
+        for (let k = 0; k < len; k++) bytes[size + k] = from[at + k] ?? 0
+        size += len
+      }
+      offsets[i + 1] = size
+    },
+    /** Whether row `a`'s text sorts after row `b`'s, comparing bytes (the order of ASCII text). */
+    after(a: number, b: number): boolean {
+      const [a0, a1, b0, b1] = [offsets[a] ?? 0, offsets[a + 1] ?? 0, offsets[b] ?? 0, offsets[b + 1] ?? 0]
+      for (let k = 0; a0 + k < a1 && b0 + k < b1; k++) {
+        const x = bytes[a0 + k] ?? 0
+        const y = bytes[b0 + k] ?? 0
+        if (x !== y) return x > y
+      }
+      return a1 - a0 > b1 - b0
+    },
+    text(i: number): string {
+      return decoder.decode(bytes.subarray(offsets[i] ?? 0, offsets[i + 1] ?? 0))
+    },
+    vector(length: number): Vector {
+      return makeVector(
+        makeData({
+          type: new Utf8(),
+          length,
+          nullCount: nulls,
+          nullBitmap: valid.subarray(0, bitmapBytes(length)),
+          valueOffsets: offsets.subarray(0, length + 1),
+          data: bytes.subarray(0, size),
+        }),
+      )
+    },
+  }
+}
+
+/**
+ * Reads one page in version order, chunk by chunk, straight into the Arrow vectors the pull
+ * sends. Fixed-width cells go into typed arrays as they are read. `@duckdb/node-api` reads a text
+ * cell longer than 12 bytes with one native call, so a row's text cells and its stamp come
+ * packed into one BLOB of their UTF-8 bytes, beside each cell's byte length and null flag: one
+ * native read per row, and the bytes are copied into each column's buffer without being decoded
+ * into strings and encoded again. Only the stamp is decoded (the page's greatest stamp travels
+ * in a header).
  */
 export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest): Promise<PulledColumns> {
   const { table } = req
@@ -101,16 +211,17 @@ export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest
     'CAST(strlen(t._hlc) AS INTEGER)',
     't._deleted',
     't._version',
-    `concat(${[...texts.map(cellExpr), 't._hlc'].join(', ')})`,
+    `encode(concat(${[...texts.map(cellExpr), 't._hlc'].join(', ')}))`,
   ]
   const result = await conn.stream(`SELECT ${select.join(', ')} ${from.sql}`, from.params)
-  const values = new Map<string, ArrowCell[]>(table.columns.map((c) => [c.name, []]))
-  const otherOut = others.map((c) => must(values.get(c.name), c.name))
-  const textOut = texts.map((c) => must(values.get(c.name), c.name))
+  const capacity = req.limit
+  const fixed = others.map((c) => fixedColumn(c, capacity))
+  const text = texts.map(() => textColumn(capacity))
   const nt = texts.length
   const at = { hlcLength: others.length + 2 * nt, deleted: others.length + 2 * nt + 1 }
-  const hlc: string[] = []
-  const deleted: boolean[] = []
+  const stamps = textColumn(capacity)
+  let newest = -1
+  const deleted = new Uint8Array(bitmapBytes(capacity))
   let lastVersion: bigint | undefined
   let read = 0
   for (;;) {
@@ -119,10 +230,9 @@ export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest
     // one row past the limit only tells that more follow
     const n = Math.min(chunk.rowCount, req.limit - read)
     for (let ci = 0; ci < others.length; ci++) {
-      const c = others[ci] as Column
-      const out = otherOut[ci] as ArrowCell[]
+      const out = must(fixed[ci], 'column')
       const vec = chunk.getColumnVector(ci)
-      for (let i = 0; i < n; i++) out.push(cellOf(c, vec.getItem(i)))
+      for (let i = 0; i < n; i++) out.set(read + i, vec.getItem(i))
     }
     const lengths = Array.from({ length: nt + 1 }, (_, j) =>
       chunk.getColumnVector(j === nt ? at.hlcLength : others.length + 2 * j),
@@ -130,25 +240,40 @@ export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest
     const nulls = Array.from({ length: nt }, (_, j) => chunk.getColumnVector(others.length + 2 * j + 1))
     const dels = chunk.getColumnVector(at.deleted)
     const versions = chunk.getColumnVector(at.deleted + 1)
-    const packed = chunk.getColumnVector(at.deleted + 2)
+    const packed = chunk.getColumnVector(at.deleted + 2) as DuckDBBlobVector
     for (let i = 0; i < n; i++) {
-      const text = String(packed.getItem(i))
-      let bytes: Buffer | undefined
-      let total = 0
-      for (const l of lengths) total += Number(l.getItem(i))
-      if (total !== text.length) bytes = Buffer.from(text, 'utf8')
+      const bytes = must(packed.getItemBytes(i), 'packed text')
       let pos = 0
-      for (let j = 0; j <= nt; j++) {
-        const len = Number((lengths[j] as (typeof lengths)[number]).getItem(i))
-        const cell = bytes === undefined ? text.slice(pos, pos + len) : bytes.toString('utf8', pos, pos + len)
+      for (let j = 0; j < nt; j++) {
+        const len = Number(must(lengths[j], 'length').getItem(i))
+        must(text[j], 'text').set(read + i, bytes, pos, len, nulls[j]?.getItem(i) === true)
         pos += len
-        if (j === nt) hlc.push(cell)
-        else (textOut[j] as ArrowCell[]).push(nulls[j]?.getItem(i) === true ? null : cell)
       }
-      deleted.push(dels.getItem(i) === true)
+      const row = read + i
+      stamps.set(row, bytes, pos, Number(must(lengths[nt], 'length').getItem(i)), false)
+      if (newest < 0 || stamps.after(row, newest)) newest = row
+      if (dels.getItem(i) === true) deleted[row >> 3] = (deleted[row >> 3] ?? 0) | (1 << (row & 7))
     }
     if (n > 0) lastVersion = BigInt(String(versions.getItem(n - 1)))
     read += chunk.rowCount
   }
-  return { columns: { values, hlc, deleted }, lastVersion, hasMore: read > req.limit }
+  const rows = Math.min(read, req.limit)
+  const values = new Map<string, Vector>()
+  for (const [i, c] of others.entries()) values.set(c.name, must(fixed[i], c.name).vector(rows))
+  for (const [j, c] of texts.entries()) values.set(c.name, must(text[j], c.name).vector(rows))
+  const columns = {
+    values,
+    hlc: stamps.vector(rows),
+    deleted: makeVector(
+      makeData({
+        type: new Bool(),
+        length: rows,
+        nullCount: 0,
+        data: deleted.subarray(0, bitmapBytes(rows)),
+      }),
+    ),
+    // stamps are ASCII (HLC_PATTERN), so their bytes sort as their text
+    maxHlc: newest < 0 ? undefined : stamps.text(newest),
+  }
+  return { columns, lastVersion, hasMore: read > req.limit }
 }
