@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { demoSchema } from '../demo/schema.ts'
-import { createSyncApp } from '../edge/app.ts'
-import { openDuckDbWarehouse } from '../edge/duckdb-warehouse.ts'
+import type { createSyncApp } from '../edge/app.ts'
+import type { openDuckDbWarehouse } from '../edge/duckdb-warehouse.ts'
 import { formatHlc } from '../shared/hlc.ts'
 import { launchProfile, openPage, REPO, startServer } from '../test/browser/harness.ts'
 import { call } from './browser-bench.ts'
@@ -15,7 +15,6 @@ import { orderRows } from './data.ts'
  * edge's own time per Arrow page (request in to answer built). Prints a report; not part of
  * `npm run bench`.
  */
-const DIST = join(REPO, '.cache', 'bench-dist')
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'))
 const ROWS = Number(args[0] ?? 100_000)
 const ROUNDS = Number(args[1] ?? 3)
@@ -27,12 +26,28 @@ const median = (xs: readonly number[]): number => {
   return s.length === 0 ? Number.NaN : (s[Math.floor((s.length - 1) / 2)] ?? Number.NaN)
 }
 
-async function main(): Promise<void> {
+/**
+ * One side of the run: a tree's bench page built for production and its own edge (`createSyncApp`
+ * on an in-memory DuckDB warehouse) seeded with the same rows. `root` is this repository, or
+ * with `--before=<dir>` a checkout of an earlier commit (its `node_modules` linked), so the two
+ * trees' clients and edges take turns in one Chromium.
+ */
+async function openSide(
+  root: string,
+): Promise<{
+  dist: string
+  app: { fetch(r: Request): Promise<Response> | Response }
+  close(): Promise<void>
+}> {
   const { build } = await import('vite')
-  process.env.EDDY_BENCH_OUT = DIST
-  await build({ configFile: join(REPO, 'bench', 'vite.config.ts'), logLevel: 'error' })
-
-  const warehouse = await openDuckDbWarehouse({ schema: demoSchema })
+  const dist = join(root, '.cache', 'bench-dist')
+  process.env.EDDY_BENCH_OUT = dist
+  await build({ configFile: join(root, 'bench', 'vite.config.ts'), logLevel: 'error' })
+  const appModule = (await import(join(root, 'edge', 'app.ts'))) as { createSyncApp: typeof createSyncApp }
+  const warehouseModule = (await import(join(root, 'edge', 'duckdb-warehouse.ts'))) as {
+    openDuckDbWarehouse: typeof openDuckDbWarehouse
+  }
+  const warehouse = await warehouseModule.openDuckDbWarehouse({ schema: demoSchema })
   await warehouse.migrate()
   const orders = demoSchema.table('orders')
   const hlc = formatHlc({ wall: Date.UTC(2026, 0, 1), counter: 0, node: 'seed' })
@@ -49,8 +64,17 @@ async function main(): Promise<void> {
       ),
     )
   }
-  const app = createSyncApp({ schema: demoSchema, warehouse })
-  const server = await startServer(DIST)
+  return {
+    dist,
+    app: appModule.createSyncApp({ schema: demoSchema, warehouse }),
+    close: () => warehouse.close(),
+  }
+}
+
+async function main(): Promise<void> {
+  const here = await openSide(REPO)
+  const { app } = here
+  const server = await startServer(here.dist)
   let edgeMs: number[] = []
   server.setEdge(async (req) => {
     const t0 = performance.now()
@@ -86,8 +110,9 @@ async function main(): Promise<void> {
     }
     if (before !== undefined) {
       // the same hydrate from two builds of the page (this tree and `--before`), in turns
-      const other = await startServer(before)
-      other.setEdge((req) => app.fetch(req))
+      const them = await openSide(before)
+      const other = await startServer(them.dist)
+      other.setEdge((req) => them.app.fetch(req))
       const otherPage = await openPage(profile.context, `${other.origin}/`, 'bench ready')
       const times = { before: [] as number[], after: [] as number[] }
       try {
@@ -107,6 +132,7 @@ async function main(): Promise<void> {
         }
       } finally {
         await other.close()
+        await them.close()
       }
       console.log(
         `median of ${ROUNDS}: before ${median(times.before).toFixed(0)} ms, after ${median(times.after).toFixed(0)} ms`,
@@ -137,7 +163,7 @@ async function main(): Promise<void> {
   } finally {
     await profile.dispose()
     await server.close()
-    await warehouse.close()
+    await here.close()
   }
 }
 
