@@ -32,9 +32,7 @@ const median = (xs: readonly number[]): number => {
  * with `--before=<dir>` a checkout of an earlier commit (its `node_modules` linked), so the two
  * trees' clients and edges take turns in one Chromium.
  */
-async function openSide(
-  root: string,
-): Promise<{
+async function openSide(root: string): Promise<{
   dist: string
   app: { fetch(r: Request): Promise<Response> | Response }
   close(): Promise<void>
