@@ -47,6 +47,16 @@ export interface DuckDbWarehouseOptions {
 
 type RawRow = Record<string, unknown>
 
+/**
+ * Up to this many staged keys, a join of a table to them (`readRows`, the write path's key lookup)
+ * reads the table through its primary-key index instead of scanning it: DuckDB pushes the smaller
+ * side's keys into the other side's scan as an IN filter up to this count (an instance-wide
+ * setting, default 50). The write path's lookup of 200 / 500 fresh random uuids, median of 9: on a
+ * 1,000,000-row `orders` table 20.5 / 22.2 ms with the default, 4.1 / 6.6 ms with 500; on 100,000
+ * rows 11.5 / 3.9 vs 2.7 / 4.4 ms. At 1,000 keys the index probes cost about what the scan does.
+ */
+const KEY_FILTER_THRESHOLD = 500
+
 /** Rows per statement when a group's client bookkeeping is read and its conflicts are written. */
 const FLUSH_ROWS = 200
 
@@ -132,6 +142,7 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
   const { schema } = opts
   const instance = await DuckDBInstance.create(opts.path ?? ':memory:')
   const writer = await instance.connect()
+  await writer.run(`SET dynamic_or_filter_threshold = ${KEY_FILTER_THRESHOLD}`)
   let queue: Promise<unknown> = Promise.resolve()
   let closed = false
   let stageCounter = 0
@@ -240,8 +251,8 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
     }
     /**
      * Whether any staged key (`names` are the staged columns) is stored in `table`, tombstones
-     * included. DuckDB answers it from the primary-key index for small sets (the join's key filter
-     * becomes an index scan), so it does not read the whole table.
+     * included. Up to `KEY_FILTER_THRESHOLD` keys DuckDB answers it from the primary-key index (the
+     * join's key filter becomes an index scan); past it, by a scan of the key column.
      */
     const anyStored = async (table: Table, src: Staged, names: readonly string[]): Promise<boolean> => {
       const keys = src.from(table.primaryKey.map((k) => names.indexOf(k)))
