@@ -314,7 +314,8 @@ async function applyOne(tx: WarehouseTx, push: CheckedPush): Promise<PushRespons
 /** A push of `applyPushes` that its checks let through, and what is being decided for it. */
 interface Admitted {
   readonly push: CheckedPush
-  readonly outcome: number
+  /** Its position among the pushes (and its outcome's). */
+  readonly slot: number
   /** Per mutation, in body order. */
   readonly results: Array<PushResult | undefined>
   /** The new mutations that passed their checks, in seq order. */
@@ -385,7 +386,7 @@ export async function applyPushes(tx: WarehouseTx, pushes: readonly CheckedPush[
       continue
     }
     await tx.setLastSeq(clientId, high, subject)
-    admitted.push({ push, outcome: at, results, prepared, aborted, high, outcomes: [], befores: [] })
+    admitted.push({ push, slot: at, results, prepared, aborted, high, outcomes: [], befores: [] })
   }
 
   // 2. One read per table for every key whose outcome needs its stored row; the rest (see
@@ -567,7 +568,7 @@ export async function applyPushes(tx: WarehouseTx, pushes: readonly CheckedPush[
       durationMs: Math.round((performance.now() - push.started) * 1000) / 1000,
       tenant: typeof push.ctx.tenant === 'string' ? push.ctx.tenant : undefined,
     })
-    outcomes[a.outcome] = { response: { lastSeq: a.high, results: final } }
+    outcomes[a.slot] = { response: { lastSeq: a.high, results: final } }
   }
   return outcomes
 }
