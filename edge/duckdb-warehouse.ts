@@ -242,6 +242,16 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
     const events: NewEvent[] = []
     /** Clients' stored bookkeeping read by `preloadClients`. */
     const preloaded = new Map<string, { lastSeq: number; owner: string | undefined }>()
+    /**
+     * Per table, the canonical keys `readRows` found stored in this transaction. Rows are never
+     * deleted while it runs, so they stay stored until COMMIT: a write that meets one of them goes
+     * to the upsert without a lookup (the edge writes with `writeRows` only keys it read first).
+     */
+    const storedKeys = new Map<string, Set<string>>()
+    const knownStored = (table: Table, writes: readonly RowWrite[]): boolean => {
+      const keys = storedKeys.get(table.name)
+      return keys !== undefined && writes.some((w) => keys.has(canonicalKey(table, w.key)))
+    }
     const currentVersion = async (): Promise<bigint> => {
       if (version === undefined) {
         const r = await rows(writer, `SELECT value FROM _eddy_meta WHERE name = 'version'`)
@@ -318,7 +328,7 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       const into = `INSERT INTO ${quoteIdent(table.name)} AS t (${names.map(quoteIdent).join(', ')})`
       let staged = await source(names, writes.length, cell)
       let written: number[] = []
-      if (!(await anyStored(table, staged, names))) {
+      if (!knownStored(table, writes) && !(await anyStored(table, staged, names))) {
         // No key is stored yet: a plain INSERT writes every row, as the upsert would have. Worth a
         // lookup first: DuckDB's ON CONFLICT costs ~2.5 ms more per statement at 10 rows and ~3×
         // a plain INSERT at 10,000, and a failed INSERT would abort the whole transaction.
@@ -438,9 +448,16 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
           )
         ).getRowObjectsJS() as RawRow[]
         await src.done()
+        let stored = storedKeys.get(table.name)
+        if (stored === undefined) {
+          stored = new Set()
+          storedKeys.set(table.name, stored)
+        }
         for (const raw of found) {
           const row = storedRowOf(table, raw)
-          out.set(canonicalKey(table, row.values), row)
+          const key = canonicalKey(table, row.values)
+          out.set(key, row)
+          stored.add(key)
         }
         return out
       },
