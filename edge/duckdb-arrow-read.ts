@@ -194,8 +194,8 @@ function textColumn(capacity: number) {
  * cell longer than 12 bytes with one native call, so a row's text cells and its stamp come
  * packed into one BLOB of their UTF-8 bytes, beside each cell's byte length and null flag: one
  * native read per row, and the bytes are copied into each column's buffer without being decoded
- * into strings and encoded again. Only the stamp is decoded (the page's greatest stamp travels
- * in a header).
+ * into strings and encoded again. The stamps are compared as bytes, and only the page's greatest
+ * is decoded (it travels in a header).
  */
 export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest): Promise<PulledColumns> {
   const { table } = req
