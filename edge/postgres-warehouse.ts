@@ -14,6 +14,7 @@ import {
   sqlType,
   storedRowOf,
 } from './column-codec.ts'
+import { readColumns } from './postgres-arrow-read.ts'
 import { conflictInTenant } from './tenant.ts'
 import type {
   NewConflict,
@@ -573,6 +574,22 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
         all.sort((a, b) => (a.version < b.version ? -1 : a.version > b.version ? 1 : 0))
         return { changes: all.slice(0, req.limit), hasMore: all.length > req.limit }
       })
+    },
+    pullColumns(req) {
+      // one statement (one snapshot) for one table: no transaction needed for a hole-free page
+      return guard(() =>
+        readColumns(async (text, params, onRow) => {
+          const { pool, client } = sql
+          if (pool.broken) throw unavailable()
+          // each row as it arrives, its cells as the bytes received (`raw`), none kept afterwards
+          await client
+            .unsafe(text, params as postgres.ParameterOrJSON<never>[])
+            .raw()
+            .forEach((row) => {
+              onRow((row as unknown as (Uint8Array | null)[])[0] ?? null)
+            })
+        }, req),
+      )
     },
     digestEntries(table, tenant) {
       return guard(async () => {

@@ -1,0 +1,386 @@
+import {
+  Bool,
+  DateDay,
+  Float64,
+  Int32,
+  Int64,
+  makeData,
+  makeVector,
+  TimestampMillisecond,
+  Utf8,
+  type Vector,
+} from 'apache-arrow'
+import { must } from '../shared/errors.ts'
+import type { Column, Table } from '../shared/schema.ts'
+import { quoteIdent } from './column-codec.ts'
+import type { ColumnPullRequest, PulledColumns } from './warehouse.ts'
+
+/**
+ * The PostgreSQL warehouse's `pullColumns`: one table's changes read straight into the buffers the
+ * Arrow pull encodes, without a row object per change. The same changes in the same order as
+ * `pull` (one statement, so one snapshot), and the same cells as the row path's conversion
+ * (`changesToColumns`), so the two produce byte-identical Arrow streams.
+ *
+ * postgres.js spends most of a read on its per-cell work (a string or a Buffer view per cell, a
+ * parser per type), so SQL packs each change into one text value and the reader takes its bytes
+ * as they arrived (`.raw()`): a header of comma-terminated fields (`_version`, `_deleted` as 0/1,
+ * each fixed-width cell already in its Arrow form as decimal text, empty for null, then each text
+ * cell's byte length or `n` for null, then the stamp's), followed by the text cells' UTF-8 bytes
+ * back to back and the stamp. Fixed-width cells are parsed from their digits; text bytes are
+ * copied into each column's buffer, never decoded (JSON excepted: see `cellExpr`).
+ */
+
+/**
+ * Runs one query whose rows have one column, handing each row's cell to `onRow` in order as the
+ * bytes PostgreSQL sent (null for NULL); resolves when the last row has been handed over.
+ */
+export type RawQuery = (
+  text: string,
+  params: readonly (string | number)[],
+  onRow: (cell: Uint8Array | null) => void,
+) => Promise<void>
+
+/** Columns the Arrow pull sends as Utf8. */
+function isText(c: Column): boolean {
+  return c.type === 'decimal' || c.type === 'text' || c.type === 'uuid' || c.type === 'json'
+}
+
+/**
+ * The SQL expression of a column's Arrow cell: integers as they are, booleans as 0/1, dates as
+ * days since the epoch, timestamps as epoch milliseconds (floored, as the row path reads them),
+ * the rest as PostgreSQL's text (decimals exact). JSON is read as its stored text and written
+ * out as `JSON.stringify(JSON.parse(text))` (a JSON `null` as a null cell), which is what the
+ * row path's cell is: stored JSON need not be in that form when something other than Eddy wrote
+ * it. A tombstone's non-key cells read as null.
+ */
+function cellExpr(c: Column): string {
+  const ref = `t.${quoteIdent(c.name)}`
+  let expr: string
+  switch (c.type) {
+    case 'integer':
+    case 'bigint':
+    case 'double':
+      expr = ref
+      break
+    case 'boolean':
+      expr = `${ref}::int`
+      break
+    case 'date':
+      expr = `(${ref} - DATE '1970-01-01')`
+      break
+    case 'timestamp':
+      expr = `floor(extract(epoch from ${ref}) * 1000)::int8`
+      break
+    case 'decimal':
+    case 'text':
+    case 'uuid':
+    case 'json':
+      expr = `${ref}::text`
+      break
+  }
+  return c.primaryKey ? expr : `(CASE WHEN t._deleted THEN NULL ELSE ${expr} END)`
+}
+
+/** PostgreSQL takes at most 100 arguments per function call: longer lists are joined by `||`. */
+const MAX_ARGS = 90
+
+/** `concat` of any number of parts (NULL parts read as empty). */
+function concatAll(parts: readonly string[]): string {
+  const out: string[] = []
+  for (let i = 0; i < parts.length; i += MAX_ARGS)
+    out.push(`concat(${parts.slice(i, i + MAX_ARGS).join(', ')})`)
+  return out.join(' || ')
+}
+
+/** The query of one page: each change as one packed text value (see the module comment). */
+export function columnsQuery(req: ColumnPullRequest): { text: string; params: (string | number)[] } {
+  const { table } = req
+  const fixed = table.columns.filter((c) => !isText(c))
+  const texts = table.columns.filter(isText)
+  const header = [
+    't._version::text',
+    't._deleted::int::text',
+    ...fixed.map((c) => `coalesce(${cellExpr(c)}::text, '')`),
+    ...texts.map((c) => `coalesce(octet_length(${cellExpr(c)})::text, 'n')`),
+    'octet_length(t._hlc)::text',
+  ]
+  // every header field ends with a comma (each group's trailing '' gives its last field one)
+  const fields: string[] = []
+  for (let i = 0; i < header.length; i += MAX_ARGS)
+    fields.push(`concat_ws(',', ${header.slice(i, i + MAX_ARGS).join(', ')}, '')`)
+  const payload = concatAll([...texts.map(cellExpr), 't._hlc'])
+  const params: (string | number)[] = [req.afterVersion.toString()]
+  let tenantFilter = ''
+  if (req.tenant !== undefined && table.tenantColumn !== undefined) {
+    params.push(req.tenant)
+    tenantFilter = ` AND t.${quoteIdent(table.tenantColumn)}::text = $${params.length}`
+  }
+  params.push(req.limit + 1)
+  return {
+    text: `SELECT ${fields.join(' || ')} || ${payload} FROM ${quoteIdent(table.name)} t
+      WHERE t._version > $1::bigint${tenantFilter} ORDER BY t._version LIMIT $${params.length}`,
+    params,
+  }
+}
+
+const COMMA = 0x2c
+const MINUS = 0x2d
+const ZERO = 0x30
+const ONE = 0x31
+const NULL_MARK = 0x6e // 'n'
+
+const bitmapBytes = (n: number): number => (n + 7) >> 3
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/** An integer written in ASCII digits (optionally signed), exact while it is a safe integer. */
+function digits(b: Uint8Array, from: number, to: number): number {
+  let p = from
+  const negative = b[p] === MINUS
+  if (negative) p += 1
+  let n = 0
+  for (; p < to; p++) n = n * 10 + ((b[p] ?? ZERO) - ZERO)
+  return negative ? -n : n
+}
+
+function ascii(b: Uint8Array, from: number, to: number): string {
+  let s = ''
+  for (let p = from; p < to; p++) s += String.fromCharCode(b[p] ?? 0)
+  return s
+}
+
+/** One fixed-width column of a page: its values and validity, written as the rows are read. */
+function fixedColumn(c: Column, capacity: number) {
+  const valid = new Uint8Array(bitmapBytes(capacity))
+  let nullCount = 0
+  const bits = new Uint8Array(c.type === 'boolean' ? bitmapBytes(capacity) : 0)
+  const wide = new BigInt64Array(c.type === 'bigint' || c.type === 'timestamp' ? capacity : 0)
+  const float = new Float64Array(c.type === 'double' ? capacity : 0)
+  const int = new Int32Array(c.type === 'integer' || c.type === 'date' ? capacity : 0)
+  return {
+    /** Row `i`'s cell is the text `b[from, to)`; empty is null. */
+    set(i: number, b: Uint8Array, from: number, to: number): void {
+      if (from === to) {
+        nullCount += 1
+        return
+      }
+      valid[i >> 3] = (valid[i >> 3] ?? 0) | (1 << (i & 7))
+      switch (c.type) {
+        case 'boolean':
+          if (b[from] === ONE) bits[i >> 3] = (bits[i >> 3] ?? 0) | (1 << (i & 7))
+          break
+        case 'bigint':
+        case 'timestamp':
+          // 15 digits are always exact as a number; longer ones go through BigInt's own parse
+          wide[i] = to - from <= 15 ? BigInt(digits(b, from, to)) : BigInt(ascii(b, from, to))
+          break
+        case 'double':
+          // PostgreSQL's shortest exact text, parsed as the row path parses it (NaN, ±Infinity too)
+          float[i] = Number(ascii(b, from, to))
+          break
+        default:
+          int[i] = digits(b, from, to)
+      }
+    },
+    vector(length: number): Vector {
+      const base = { length, nullCount, nullBitmap: valid.subarray(0, bitmapBytes(length)) }
+      switch (c.type) {
+        case 'boolean':
+          return makeVector(
+            makeData({ ...base, type: new Bool(), data: bits.subarray(0, bitmapBytes(length)) }),
+          )
+        case 'bigint':
+          return makeVector(makeData({ ...base, type: new Int64(), data: wide.subarray(0, length) }))
+        case 'timestamp':
+          return makeVector(
+            makeData({ ...base, type: new TimestampMillisecond(), data: wide.subarray(0, length) }),
+          )
+        case 'double':
+          return makeVector(makeData({ ...base, type: new Float64(), data: float.subarray(0, length) }))
+        case 'date':
+          return makeVector(makeData({ ...base, type: new DateDay(), data: int.subarray(0, length) }))
+        default:
+          return makeVector(makeData({ ...base, type: new Int32(), data: int.subarray(0, length) }))
+      }
+    },
+  }
+}
+
+/** One Utf8 column of a page: UTF-8 bytes appended as read, offsets and validity. */
+function textColumn(capacity: number) {
+  const offsets = new Int32Array(capacity + 1)
+  const valid = new Uint8Array(bitmapBytes(capacity))
+  let nullCount = 0
+  let bytes = new Uint8Array(64 * 1024)
+  let size = 0
+  const room = (n: number): void => {
+    if (size + n <= bytes.length) return
+    const grown = new Uint8Array(Math.max(bytes.length * 2, size + n))
+    grown.set(bytes.subarray(0, size))
+    bytes = grown
+  }
+  return {
+    /** Row `i` is `len` bytes of `from` at `at`. */
+    set(i: number, from: Uint8Array, at: number, len: number): void {
+      valid[i >> 3] = (valid[i >> 3] ?? 0) | (1 << (i & 7))
+      room(len)
+      // a loop for the usual short cell: a view per cell costs more than copying a few dozen bytes
+      if (len < 64) for (let k = 0; k < len; k++) bytes[size + k] = from[at + k] ?? 0
+      else bytes.set(from.subarray(at, at + len), size)
+      size += len
+      offsets[i + 1] = size
+    },
+    /** Row `i` is this string. */
+    setString(i: number, s: string): void {
+      valid[i >> 3] = (valid[i >> 3] ?? 0) | (1 << (i & 7))
+      // at most 3 bytes per UTF-16 unit
+      room(s.length * 3)
+      size += encoder.encodeInto(s, bytes.subarray(size)).written
+      offsets[i + 1] = size
+    },
+    setNull(i: number): void {
+      nullCount += 1
+      offsets[i + 1] = size
+    },
+    /** Whether row `a`'s text sorts after row `b`'s, comparing bytes (the order of ASCII text). */
+    after(a: number, b: number): boolean {
+      const a0 = offsets[a] ?? 0
+      const a1 = offsets[a + 1] ?? 0
+      const b0 = offsets[b] ?? 0
+      const b1 = offsets[b + 1] ?? 0
+      for (let k = 0; a0 + k < a1 && b0 + k < b1; k++) {
+        const x = bytes[a0 + k] ?? 0
+        const y = bytes[b0 + k] ?? 0
+        if (x !== y) return x > y
+      }
+      return a1 - a0 > b1 - b0
+    },
+    text(i: number): string {
+      return decoder.decode(bytes.subarray(offsets[i] ?? 0, offsets[i + 1] ?? 0))
+    },
+    vector(length: number): Vector {
+      return makeVector(
+        makeData({
+          type: new Utf8(),
+          length,
+          nullCount,
+          nullBitmap: valid.subarray(0, bitmapBytes(length)),
+          valueOffsets: offsets.subarray(0, length + 1),
+          data: bytes.subarray(0, size),
+        }),
+      )
+    },
+  }
+}
+
+function malformed(table: Table): Error {
+  return new Error(`a packed row of '${table.name}' ended early in an Arrow pull`)
+}
+
+/**
+ * A page's columns, filled one packed row at a time (see the module comment) as the rows arrive,
+ * for at most `capacity` rows.
+ */
+function pageReader(table: Table, capacity: number) {
+  const fixedCols = table.columns.filter((c) => !isText(c))
+  const textCols = table.columns.filter(isText)
+  const fixed = fixedCols.map((c) => fixedColumn(c, capacity))
+  const texts = textCols.map(() => textColumn(capacity))
+  const json = textCols.map((c) => c.type === 'json')
+  const stamps = textColumn(capacity)
+  const deleted = new Uint8Array(bitmapBytes(capacity))
+  const lengths = new Int32Array(textCols.length)
+  let newest = -1
+  let n = 0
+  let last: Uint8Array | undefined
+  return {
+    add(b: Uint8Array): void {
+      const i = n
+      const end = b.length
+      let p = 0
+      // _version: read from the last row only, at the end
+      while (p < end && b[p] !== COMMA) p++
+      p += 1
+      if (b[p] === ONE) deleted[i >> 3] = (deleted[i >> 3] ?? 0) | (1 << (i & 7))
+      p += 2
+      for (const col of fixed) {
+        const from = p
+        while (p < end && b[p] !== COMMA) p++
+        col.set(i, b, from, p)
+        p += 1
+      }
+      for (let j = 0; j < lengths.length; j++) {
+        const from = p
+        while (p < end && b[p] !== COMMA) p++
+        lengths[j] = b[from] === NULL_MARK ? -1 : digits(b, from, p)
+        p += 1
+      }
+      const from = p
+      while (p < end && b[p] !== COMMA) p++
+      const stampLength = digits(b, from, p)
+      p += 1
+      for (let j = 0; j < lengths.length; j++) {
+        const len = lengths[j] ?? -1
+        const out = must(texts[j], 'text column')
+        if (len < 0) out.setNull(i)
+        else if (json[j] === true) {
+          // a stored JSON `null` is a null cell, as on the row path
+          const doc: unknown = JSON.parse(decoder.decode(b.subarray(p, p + len)))
+          if (doc === null) out.setNull(i)
+          else out.setString(i, JSON.stringify(doc))
+          p += len
+        } else {
+          out.set(i, b, p, len)
+          p += len
+        }
+      }
+      if (p + stampLength !== end) throw malformed(table)
+      stamps.set(i, b, p, stampLength)
+      if (newest < 0 || stamps.after(i, newest)) newest = i
+      last = b
+      n += 1
+    },
+    page(hasMore: boolean): PulledColumns {
+      const values = new Map<string, Vector>()
+      for (const [k, c] of fixedCols.entries()) values.set(c.name, must(fixed[k], c.name).vector(n))
+      for (const [k, c] of textCols.entries()) values.set(c.name, must(texts[k], c.name).vector(n))
+      let lastVersion: bigint | undefined
+      if (last !== undefined) {
+        let p = 0
+        while (p < last.length && last[p] !== COMMA) p++
+        lastVersion = BigInt(ascii(last, 0, p))
+      }
+      return {
+        columns: {
+          values,
+          hlc: stamps.vector(n),
+          deleted: makeVector(
+            makeData({
+              type: new Bool(),
+              length: n,
+              nullCount: 0,
+              data: deleted.subarray(0, bitmapBytes(n)),
+            }),
+          ),
+          // stamps are ASCII (HLC_PATTERN), so their bytes sort as their text
+          maxHlc: newest < 0 ? undefined : stamps.text(newest),
+        },
+        lastVersion,
+        hasMore,
+      }
+    },
+  }
+}
+
+/** Reads one page (`columnsQuery`) into the Arrow vectors the pull sends, each row as it arrives. */
+export async function readColumns(run: RawQuery, req: ColumnPullRequest): Promise<PulledColumns> {
+  const query = columnsQuery(req)
+  const reader = pageReader(req.table, req.limit)
+  let read = 0
+  await run(query.text, query.params, (row) => {
+    // one row past the limit only tells that more follow
+    if (read < req.limit) reader.add(must(row, 'packed row'))
+    read += 1
+  })
+  return reader.page(read > req.limit)
+}
