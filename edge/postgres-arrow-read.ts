@@ -25,7 +25,7 @@ import type { ColumnPullRequest, PulledColumns } from './warehouse.ts'
  * parser per type), so SQL packs each change into one text value and the reader takes its bytes
  * as they arrived (`.raw()`): a header of comma-terminated fields (`_version`, `_deleted` as 0/1,
  * each fixed-width cell already in its Arrow form as decimal text, empty for null, then each text
- * cell's byte length or `n` for null, then the stamp's), followed by the text cells' UTF-8 bytes
+ * cell's byte length, empty for null, then the stamp's), followed by the text cells' UTF-8 bytes
  * back to back and the stamp. Fixed-width cells are parsed from their digits; text bytes are
  * copied into each column's buffer, never decoded (JSON excepted: see `cellExpr`).
  */
@@ -97,18 +97,15 @@ export function columnsQuery(req: ColumnPullRequest): { text: string; params: (s
   const { table } = req
   const fixed = table.columns.filter((c) => !isText(c))
   const texts = table.columns.filter(isText)
+  // one `concat` (NULL reads as empty), a comma after each header field: no per-field casts
   const header = [
-    't._version::text',
-    't._deleted::int::text',
-    ...fixed.map((c) => `coalesce(${cellExpr(c)}::text, '')`),
-    ...texts.map((c) => `coalesce(octet_length(${cellExpr(c)})::text, 'n')`),
-    'octet_length(t._hlc)::text',
+    't._version',
+    't._deleted::int',
+    ...fixed.map(cellExpr),
+    ...texts.map((c) => `octet_length(${cellExpr(c)})`),
+    'octet_length(t._hlc)',
   ]
-  // every header field ends with a comma (each group's trailing '' gives its last field one)
-  const fields: string[] = []
-  for (let i = 0; i < header.length; i += MAX_ARGS)
-    fields.push(`concat_ws(',', ${header.slice(i, i + MAX_ARGS).join(', ')}, '')`)
-  const payload = concatAll([...texts.map(cellExpr), 't._hlc'])
+  const packed = concatAll([...header.flatMap((f) => [f, "','"]), ...texts.map(cellExpr), 't._hlc'])
   const params: (string | number)[] = [req.afterVersion.toString()]
   let tenantFilter = ''
   if (req.tenant !== undefined && table.tenantColumn !== undefined) {
@@ -117,7 +114,7 @@ export function columnsQuery(req: ColumnPullRequest): { text: string; params: (s
   }
   params.push(req.limit + 1)
   return {
-    text: `SELECT ${fields.join(' || ')} || ${payload} FROM ${quoteIdent(table.name)} t
+    text: `SELECT ${packed} FROM ${quoteIdent(table.name)} t
       WHERE t._version > $1::bigint${tenantFilter} ORDER BY t._version LIMIT $${params.length}`,
     params,
   }
@@ -127,7 +124,6 @@ const COMMA = 0x2c
 const MINUS = 0x2d
 const ZERO = 0x30
 const ONE = 0x31
-const NULL_MARK = 0x6e // 'n'
 
 const bitmapBytes = (n: number): number => (n + 7) >> 3
 const encoder = new TextEncoder()
@@ -312,7 +308,7 @@ function pageReader(table: Table, capacity: number) {
       for (let j = 0; j < lengths.length; j++) {
         const from = p
         while (p < end && b[p] !== COMMA) p++
-        lengths[j] = b[from] === NULL_MARK ? -1 : digits(b, from, p)
+        lengths[j] = from === p ? -1 : digits(b, from, p)
         p += 1
       }
       const from = p
