@@ -2,6 +2,7 @@ import type { AsyncDuckDB } from '@duckdb/duckdb-wasm'
 import type { Table } from '../shared/schema.ts'
 import type { LocalCache } from './cache.ts'
 import { copyFromOwner, serveCacheCopies } from './cache-copy.ts'
+import { claimCacheFile } from './cache-file-lock.ts'
 import { opfsAvailable, startDuckDb } from './duckdb-bundle.ts'
 import { createDuckDbCache, type DuckDbCache } from './duckdb-cache.ts'
 import { openSnapshotStore } from './idb-snapshot.ts'
@@ -45,30 +46,13 @@ export function resolvePersistence(p: Persistence): ResolvedPersistence {
   return typeof indexedDB === 'object' ? 'idb' : 'memory'
 }
 
-/**
- * OPFS allows one open handle per file, so one worker per profile owns the database file: the
- * one holding the Web Lock `<name>:cache-file` (held until the cache closes, released by the
- * browser if the tab dies). Another tab of the profile gets an in-memory cache of its own, starting
- * from a copy of the owner's rows (`cache-copy.ts`, so it shows the data offline too); its engine
- * then keeps it up to date by pulling, as it does for every non-leader tab.
- */
-async function claimFile(name: string): Promise<(() => void) | undefined> {
-  const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks
-  if (locks === undefined) return () => {}
-  return new Promise((granted) => {
-    void locks.request(`${name}:cache-file`, { ifAvailable: true }, (lock) => {
-      if (lock === null) {
-        granted(undefined)
-        return
-      }
-      return new Promise<void>((release) => granted(release))
-    })
-  })
-}
-
 export async function openPersistentCache(opts: OpenCacheOptions): Promise<OpenedCache> {
   let persistence = resolvePersistence(opts.persistence)
-  const release = persistence === 'memory' ? undefined : await claimFile(opts.name)
+  // One worker per profile owns the file (`cache-file-lock.ts`). Another tab of the profile gets an
+  // in-memory cache of its own, starting from a copy of the owner's rows (`cache-copy.ts`, so it
+  // shows the data offline too); its engine then keeps it up to date by pulling, as it does for
+  // every non-leader tab.
+  const release = persistence === 'memory' ? undefined : await claimCacheFile(opts.name)
   /** Another tab's worker owns the file: this one starts from that tab's copy. */
   const secondary = persistence !== 'memory' && release === undefined
   if (release === undefined) persistence = 'memory'

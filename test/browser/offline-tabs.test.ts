@@ -191,6 +191,40 @@ describe('offline tabs in Chromium', () => {
     await context.close()
   })
 
+  it('a reload whose old worker still holds the cache file opens on the file, not on an empty copy', async () => {
+    await freshEdge()
+    const context = await browser.newContext()
+    const name = uniqueName()
+    const a = await openPage(context, pageUrl(name, '&autoSync=0'), 'eddy ready')
+    await put(a, 'orders', order(uuid(30), 'paid'))
+    await a.evaluate(() => (window as unknown as TestPageWindow).eddy.sync())
+    expect((await status(a)).pending).toBe(0)
+    await a.close()
+    // What a reloading tab's old worker looks like to the new one: the file's lock still held for
+    // a moment, by a holder that answers no ping (a plain page of the same origin here).
+    const holder = await context.newPage()
+    await holder.goto(`${server.origin}/no-such-page`)
+    await holder.evaluate(
+      (lockName) =>
+        new Promise<void>((held) => {
+          void navigator.locks.request(lockName, () => {
+            held()
+            return new Promise((r) => setTimeout(r, 1500))
+          })
+        }),
+      `${name}:cache-file`,
+    )
+    // offline: the synced row can only come from the file (the outbox no longer holds it)
+    server.setInterceptor(() => DROP)
+    const b = await openPage(context, pageUrl(name, '&autoSync=0'), 'eddy ready')
+    await goOffline(b)
+    expect(await b.evaluate(() => (window as unknown as TestPageWindow).eddy.persistence)).toBe('opfs')
+    expect(await query(b, 'SELECT order_id, status, _needs_sync FROM orders')).toEqual([
+      { order_id: uuid(30), status: 'paid', _needs_sync: false },
+    ])
+    await context.close()
+  })
+
   it('refuses a transaction larger than one push with `too_large` and writes nothing', async () => {
     await freshEdge()
     const page = await openPage(browser, pageUrl(uniqueName(), '&autoSync=0'), 'eddy ready')
