@@ -92,8 +92,21 @@ function concatAll(parts: readonly string[]): string {
   return out.join(' || ')
 }
 
+/**
+ * Whether a server's text arrives in the bytes it stores, so `octet_length` counts the bytes the
+ * reader receives: UTF8, or SQL_ASCII (which PostgreSQL sends unconverted). Any other server
+ * encoding is converted to the connection's UTF-8 on the way out, and the lengths are counted
+ * after the same conversion (`convert_to`, ~25% more server time per page, so only there).
+ */
+export function sendsStoredBytes(serverEncoding: string): boolean {
+  return serverEncoding === 'UTF8' || serverEncoding === 'SQL_ASCII'
+}
+
 /** The query of one page: each change as one packed text value (see the module comment). */
-export function columnsQuery(req: ColumnPullRequest): { text: string; params: (string | number)[] } {
+export function columnsQuery(
+  req: ColumnPullRequest,
+  serverEncoding = 'UTF8',
+): { text: string; params: (string | number)[] } {
   const { table } = req
   const fixed = table.columns.filter((c) => !isText(c))
   const texts = table.columns.filter(isText)
@@ -102,7 +115,12 @@ export function columnsQuery(req: ColumnPullRequest): { text: string; params: (s
     't._version',
     't._deleted::int',
     ...fixed.map(cellExpr),
-    ...texts.map((c) => `octet_length(${cellExpr(c)})`),
+    ...texts.map((c) =>
+      sendsStoredBytes(serverEncoding)
+        ? `octet_length(${cellExpr(c)})`
+        : `octet_length(convert_to(${cellExpr(c)}, 'UTF8'))`,
+    ),
+    // stamps are ASCII in every encoding
     'octet_length(t._hlc)',
   ]
   const packed = concatAll([...header.flatMap((f) => [f, "','"]), ...texts.map(cellExpr), 't._hlc'])
@@ -368,9 +386,16 @@ function pageReader(table: Table, capacity: number) {
   }
 }
 
-/** Reads one page (`columnsQuery`) into the Arrow vectors the pull sends, each row as it arrives. */
-export async function readColumns(run: RawQuery, req: ColumnPullRequest): Promise<PulledColumns> {
-  const query = columnsQuery(req)
+/**
+ * Reads one page (`columnsQuery`) into the Arrow vectors the pull sends, each row as it arrives,
+ * from a server whose `server_encoding` is given (see `sendsStoredBytes`).
+ */
+export async function readColumns(
+  run: RawQuery,
+  req: ColumnPullRequest,
+  serverEncoding: string,
+): Promise<PulledColumns> {
+  const query = columnsQuery(req, serverEncoding)
   const reader = pageReader(req.table, req.limit)
   let read = 0
   await run(query.text, query.params, (row) => {

@@ -209,6 +209,8 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
   }
 
   let current = openPool()
+  /** The server's `server_encoding`, once asked (see `sendsStoredBytes`). */
+  let serverEncoding: Promise<string> | undefined
   /** Queries outside a transaction: whichever pool is current when the query is issued. */
   const sql: Db = {
     get pool() {
@@ -577,19 +579,29 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
     },
     pullColumns(req) {
       // one statement (one snapshot) for one table: no transaction needed for a hole-free page
-      return guard(() =>
-        readColumns(async (text, params, onRow) => {
-          const { pool, client } = sql
-          if (pool.broken) throw unavailable()
-          // each row as it arrives, its cells as the bytes received (`raw`), none kept afterwards
-          await client
-            .unsafe(text, params as postgres.ParameterOrJSON<never>[])
-            .raw()
-            .forEach((row) => {
-              onRow((row as unknown as (Uint8Array | null)[])[0] ?? null)
-            })
-        }, req),
-      )
+      return guard(async () => {
+        // a database's encoding never changes: asked once (again only after a failure)
+        serverEncoding ??= q(sql, 'SHOW server_encoding').then((r) => String(r[0]?.server_encoding))
+        const encoding = await serverEncoding.catch((e: unknown) => {
+          serverEncoding = undefined
+          throw e
+        })
+        return readColumns(
+          async (text, params, onRow) => {
+            const { pool, client } = sql
+            if (pool.broken) throw unavailable()
+            // each row as it arrives, its cells as the bytes received (`raw`), none kept afterwards
+            await client
+              .unsafe(text, params as postgres.ParameterOrJSON<never>[])
+              .raw()
+              .forEach((row) => {
+                onRow((row as unknown as (Uint8Array | null)[])[0] ?? null)
+              })
+          },
+          req,
+          encoding,
+        )
+      })
     },
     digestEntries(table, tenant) {
       return guard(async () => {

@@ -29,7 +29,7 @@ afterAll(async () => {
 
 describeArrowPull('PostgreSQL', { open })
 
-describe('Arrow bulk pull from PostgreSQL: rows Eddy did not write', () => {
+describe('Arrow bulk pull from PostgreSQL, beyond the contract', () => {
   const schema = defineSchema({
     tables: {
       raw: {
@@ -171,6 +171,48 @@ describe('Arrow bulk pull from PostgreSQL: rows Eddy did not write', () => {
       ).toBe(true)
     } finally {
       await w.close()
+    }
+  })
+
+  // A database in another encoding sends its text converted to UTF-8: the lengths the reader is
+  // given must count the converted bytes.
+  it('reads a LATIN1 database as its UTF-8 text', async () => {
+    const admin = postgres(url, { onnotice: () => {} })
+    const db = `eddy_${run}_latin1`
+    const latin1 = new URL(url)
+    latin1.pathname = `/${db}`
+    try {
+      await admin.unsafe(
+        `CREATE DATABASE "${db}" ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`,
+      )
+      const w = await openPostgresWarehouse({ schema, url: latin1.toString() })
+      try {
+        await w.migrate()
+        const hlc = formatHlc({ wall: Date.UTC(2026, 0, 1), counter: 0, node: 'latin1' })
+        await w.write((tx) =>
+          tx.writeRows(
+            table,
+            ['café', 'Müller £5 ×', '', null, 'ascii'].map((name, id) => ({
+              key: { id },
+              row: { values: { id, name, doc: name === null ? null : { name } }, hlc, deleted: false },
+              clientId: 'latin1',
+            })),
+          ),
+        )
+        const req = { table, afterVersion: 0n, limit: 10 }
+        const a = await pullColumnPage(w, req)
+        const { pullColumns: _, ...rowsOnly } = w
+        const b = await pullColumnPage(rowsOnly, req)
+        expect(a.columns.values.get('name')?.length).toBe(5)
+        expect(
+          Buffer.from(columnsToArrow(table, a.columns)).equals(Buffer.from(columnsToArrow(table, b.columns))),
+        ).toBe(true)
+      } finally {
+        await w.close()
+      }
+    } finally {
+      await admin.unsafe(`DROP DATABASE IF EXISTS "${db}"`)
+      await admin.end()
     }
   })
 })
