@@ -68,9 +68,14 @@ function cellExpr(c: Column): string {
     case 'date':
       expr = `(${ref} - DATE '1970-01-01')`
       break
-    case 'timestamp':
-      expr = `floor(extract(epoch from ${ref}) * 1000)::int8`
+    case 'timestamp': {
+      // floor(epoch ms) without numeric arithmetic (half the server time): the whole seconds'
+      // epoch and the milliseconds within the second, each exact in float8, in UTC so no zone's
+      // offset enters
+      const utc = `(${ref} AT TIME ZONE 'UTC')`
+      expr = `(date_part('epoch', date_trunc('second', ${utc}))::int8 * 1000 + floor(date_part('milliseconds', ${utc}))::int8 % 1000)`
       break
+    }
     case 'decimal':
     case 'text':
     case 'uuid':
