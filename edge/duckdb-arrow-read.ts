@@ -1,18 +1,8 @@
 import type { DuckDBBlobVector, DuckDBConnection, DuckDBValue } from '@duckdb/node-api'
-import {
-  Bool,
-  DateDay,
-  Float64,
-  Int32,
-  Int64,
-  makeData,
-  makeVector,
-  TimestampMillisecond,
-  Utf8,
-  type Vector,
-} from 'apache-arrow'
+import { Bool, makeData, makeVector, type Vector } from 'apache-arrow'
 import { must } from '../shared/errors.ts'
 import type { Column, Table } from '../shared/schema.ts'
+import { bitmapBytes, fixedColumn, isArrowText, textColumn } from './arrow-page-columns.ts'
 import { quoteIdent } from './column-codec.ts'
 import type { ColumnPullRequest, PulledColumns } from './warehouse.ts'
 
@@ -76,118 +66,6 @@ export function changesAfter(
   }
 }
 
-/** Columns the Arrow pull sends as Utf8: their cells are read packed into one string per row. */
-function isText(c: Column): boolean {
-  return c.type === 'decimal' || c.type === 'text' || c.type === 'uuid' || c.type === 'json'
-}
-
-const bitmapBytes = (n: number): number => (n + 7) >> 3
-const decoder = new TextDecoder()
-
-/**
- * One fixed-width column of a page (every type `isText` leaves out), written in place as it is
- * read: its values (sized for the page's limit) and validity bitmap, then one Arrow vector of the
- * column's `arrowType`.
- */
-function fixedColumn(c: Column, capacity: number) {
-  const valid = new Uint8Array(bitmapBytes(capacity))
-  let nullCount = 0
-  const bits = new Uint8Array(c.type === 'boolean' ? bitmapBytes(capacity) : 0)
-  const wide = new BigInt64Array(c.type === 'bigint' || c.type === 'timestamp' ? capacity : 0)
-  const float = new Float64Array(c.type === 'double' ? capacity : 0)
-  const int = new Int32Array(c.type === 'integer' || c.type === 'date' ? capacity : 0)
-  return {
-    set(i: number, v: DuckDBValue): void {
-      if (v === null) {
-        nullCount += 1
-        return
-      }
-      if (typeof v !== 'number' && typeof v !== 'bigint' && typeof v !== 'boolean')
-        // not reached for the expressions of `cellExpr`; kept exact rather than guessed
-        throw new Error(`unexpected ${typeof v} for column '${c.name}' in an Arrow pull`)
-      valid[i >> 3] = (valid[i >> 3] ?? 0) | (1 << (i & 7))
-      if (c.type === 'boolean') {
-        if (v === true) bits[i >> 3] = (bits[i >> 3] ?? 0) | (1 << (i & 7))
-      } else if (c.type === 'bigint' || c.type === 'timestamp') wide[i] = BigInt(v)
-      else if (c.type === 'double') float[i] = Number(v)
-      else int[i] = Number(v)
-    },
-    vector(length: number): Vector {
-      const base = { length, nullCount, nullBitmap: valid.subarray(0, bitmapBytes(length)) }
-      switch (c.type) {
-        case 'boolean':
-          return makeVector(
-            makeData({ ...base, type: new Bool(), data: bits.subarray(0, bitmapBytes(length)) }),
-          )
-        case 'bigint':
-          return makeVector(makeData({ ...base, type: new Int64(), data: wide.subarray(0, length) }))
-        case 'timestamp':
-          return makeVector(
-            makeData({ ...base, type: new TimestampMillisecond(), data: wide.subarray(0, length) }),
-          )
-        case 'double':
-          return makeVector(makeData({ ...base, type: new Float64(), data: float.subarray(0, length) }))
-        case 'date':
-          return makeVector(makeData({ ...base, type: new DateDay(), data: int.subarray(0, length) }))
-        default:
-          return makeVector(makeData({ ...base, type: new Int32(), data: int.subarray(0, length) }))
-      }
-    },
-  }
-}
-
-/** One Utf8 column of a page: its UTF-8 bytes copied as read (never decoded), offsets and validity. */
-function textColumn(capacity: number) {
-  const offsets = new Int32Array(capacity + 1)
-  const valid = new Uint8Array(bitmapBytes(capacity))
-  let nulls = 0
-  let bytes = new Uint8Array(64 * 1024)
-  let size = 0
-  return {
-    /** Row `i` is `len` bytes of `from` at `at`, or null. */
-    set(i: number, from: Uint8Array, at: number, len: number, isNull: boolean): void {
-      if (isNull) nulls += 1
-      else {
-        valid[i >> 3] = (valid[i >> 3] ?? 0) | (1 << (i & 7))
-        if (size + len > bytes.length) {
-          const grown = new Uint8Array(Math.max(bytes.length * 2, size + len))
-          grown.set(bytes.subarray(0, size))
-          bytes = grown
-        }
-        // a loop, not `set(subarray)`: a cell is a few dozen bytes, a view per cell costs more
-        for (let k = 0; k < len; k++) bytes[size + k] = from[at + k] ?? 0
-        size += len
-      }
-      offsets[i + 1] = size
-    },
-    /** Whether row `a`'s text sorts after row `b`'s, comparing bytes (the order of ASCII text). */
-    after(a: number, b: number): boolean {
-      const [a0, a1, b0, b1] = [offsets[a] ?? 0, offsets[a + 1] ?? 0, offsets[b] ?? 0, offsets[b + 1] ?? 0]
-      for (let k = 0; a0 + k < a1 && b0 + k < b1; k++) {
-        const x = bytes[a0 + k] ?? 0
-        const y = bytes[b0 + k] ?? 0
-        if (x !== y) return x > y
-      }
-      return a1 - a0 > b1 - b0
-    },
-    text(i: number): string {
-      return decoder.decode(bytes.subarray(offsets[i] ?? 0, offsets[i + 1] ?? 0))
-    },
-    vector(length: number): Vector {
-      return makeVector(
-        makeData({
-          type: new Utf8(),
-          length,
-          nullCount: nulls,
-          nullBitmap: valid.subarray(0, bitmapBytes(length)),
-          valueOffsets: offsets.subarray(0, length + 1),
-          data: bytes.subarray(0, size),
-        }),
-      )
-    },
-  }
-}
-
 /**
  * Reads one page in version order, chunk by chunk, straight into the Arrow vectors the pull
  * sends. Fixed-width cells go into typed arrays as they are read. `@duckdb/node-api` reads a text
@@ -200,8 +78,8 @@ function textColumn(capacity: number) {
 export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest): Promise<PulledColumns> {
   const { table } = req
   const from = changesAfter(table, req.afterVersion, req.tenant, req.limit)
-  const texts = table.columns.filter(isText)
-  const others = table.columns.filter((c) => !isText(c))
+  const texts = table.columns.filter(isArrowText)
+  const others = table.columns.filter((c) => !isArrowText(c))
   const select = [
     ...others.map(cellExpr),
     ...texts.flatMap((c) => [
@@ -232,7 +110,14 @@ export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest
     for (let ci = 0; ci < others.length; ci++) {
       const out = must(fixed[ci], 'column')
       const vec = chunk.getColumnVector(ci)
-      for (let i = 0; i < n; i++) out.set(read + i, vec.getItem(i))
+      for (let i = 0; i < n; i++) {
+        const v = vec.getItem(i)
+        if (v === null) out.setNull(read + i)
+        else if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean')
+          out.set(read + i, v)
+        // not reached for the expressions of `cellExpr`; kept exact rather than guessed
+        else throw new Error(`unexpected ${typeof v} for column '${others[ci]?.name}' in an Arrow pull`)
+      }
     }
     const lengths = Array.from({ length: nt + 1 }, (_, j) =>
       chunk.getColumnVector(j === nt ? at.hlcLength : others.length + 2 * j),
@@ -246,11 +131,13 @@ export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest
       let pos = 0
       for (let j = 0; j < nt; j++) {
         const len = Number(must(lengths[j], 'length').getItem(i))
-        must(text[j], 'text').set(read + i, bytes, pos, len, nulls[j]?.getItem(i) === true)
+        const out = must(text[j], 'text')
+        if (nulls[j]?.getItem(i) === true) out.setNull(read + i)
+        else out.set(read + i, bytes, pos, len)
         pos += len
       }
       const row = read + i
-      stamps.set(row, bytes, pos, Number(must(lengths[nt], 'length').getItem(i)), false)
+      stamps.set(row, bytes, pos, Number(must(lengths[nt], 'length').getItem(i)))
       if (newest < 0 || stamps.after(row, newest)) newest = row
       if (dels.getItem(i) === true) deleted[row >> 3] = (deleted[row >> 3] ?? 0) | (1 << (row & 7))
     }

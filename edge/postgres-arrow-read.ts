@@ -1,18 +1,13 @@
-import {
-  Bool,
-  DateDay,
-  Float64,
-  Int32,
-  Int64,
-  makeData,
-  makeVector,
-  TimestampMillisecond,
-  Utf8,
-  type Vector,
-} from 'apache-arrow'
+import { Bool, makeData, makeVector, type Vector } from 'apache-arrow'
 import { must } from '../shared/errors.ts'
 import type { Column, Table } from '../shared/schema.ts'
+import { bitmapBytes, fixedColumn, isArrowText, textColumn } from './arrow-page-columns.ts'
 import { quoteIdent } from './column-codec.ts'
+
+type FixedColumn = ReturnType<typeof fixedColumn>
+
+const decoder = new TextDecoder()
+
 import type { ColumnPullRequest, PulledColumns } from './warehouse.ts'
 
 /**
@@ -39,11 +34,6 @@ export type RawQuery = (
   params: readonly (string | number)[],
   onRow: (cell: Uint8Array | null) => void,
 ) => Promise<void>
-
-/** Columns the Arrow pull sends as Utf8. */
-function isText(c: Column): boolean {
-  return c.type === 'decimal' || c.type === 'text' || c.type === 'uuid' || c.type === 'json'
-}
 
 /**
  * The SQL expression of a column's Arrow cell: integers as they are, booleans as 0/1, dates as
@@ -113,8 +103,8 @@ export function columnsQuery(
   serverEncoding = 'UTF8',
 ): { text: string; params: (string | number)[] } {
   const { table } = req
-  const fixed = table.columns.filter((c) => !isText(c))
-  const texts = table.columns.filter(isText)
+  const fixed = table.columns.filter((c) => !isArrowText(c))
+  const texts = table.columns.filter(isArrowText)
   // one `concat` (NULL reads as empty), a comma after each header field: no per-field casts
   const header = [
     't._version',
@@ -148,10 +138,6 @@ const MINUS = 0x2d
 const ZERO = 0x30
 const ONE = 0x31
 
-const bitmapBytes = (n: number): number => (n + 7) >> 3
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-
 /** An integer written in ASCII digits (optionally signed), exact while it is a safe integer. */
 function digits(b: Uint8Array, from: number, to: number): number {
   let p = from
@@ -168,127 +154,30 @@ function ascii(b: Uint8Array, from: number, to: number): string {
   return s
 }
 
-/** One fixed-width column of a page: its values and validity, written as the rows are read. */
-function fixedColumn(c: Column, capacity: number) {
-  const valid = new Uint8Array(bitmapBytes(capacity))
-  let nullCount = 0
-  const bits = new Uint8Array(c.type === 'boolean' ? bitmapBytes(capacity) : 0)
-  const wide = new BigInt64Array(c.type === 'bigint' || c.type === 'timestamp' ? capacity : 0)
-  const float = new Float64Array(c.type === 'double' ? capacity : 0)
-  const int = new Int32Array(c.type === 'integer' || c.type === 'date' ? capacity : 0)
-  return {
-    /** Row `i`'s cell is the text `b[from, to)`; empty is null. */
-    set(i: number, b: Uint8Array, from: number, to: number): void {
-      if (from === to) {
-        nullCount += 1
-        return
-      }
-      valid[i >> 3] = (valid[i >> 3] ?? 0) | (1 << (i & 7))
-      switch (c.type) {
-        case 'boolean':
-          if (b[from] === ONE) bits[i >> 3] = (bits[i >> 3] ?? 0) | (1 << (i & 7))
-          break
-        case 'bigint':
-        case 'timestamp':
-          // 15 digits are always exact as a number; longer ones go through BigInt's own parse
-          wide[i] = to - from <= 15 ? BigInt(digits(b, from, to)) : BigInt(ascii(b, from, to))
-          break
-        case 'double':
-          // PostgreSQL's shortest exact text, parsed as the row path parses it (NaN, ±Infinity too)
-          float[i] = Number(ascii(b, from, to))
-          break
-        default:
-          int[i] = digits(b, from, to)
-      }
-    },
-    vector(length: number): Vector {
-      const base = { length, nullCount, nullBitmap: valid.subarray(0, bitmapBytes(length)) }
-      switch (c.type) {
-        case 'boolean':
-          return makeVector(
-            makeData({ ...base, type: new Bool(), data: bits.subarray(0, bitmapBytes(length)) }),
-          )
-        case 'bigint':
-          return makeVector(makeData({ ...base, type: new Int64(), data: wide.subarray(0, length) }))
-        case 'timestamp':
-          return makeVector(
-            makeData({ ...base, type: new TimestampMillisecond(), data: wide.subarray(0, length) }),
-          )
-        case 'double':
-          return makeVector(makeData({ ...base, type: new Float64(), data: float.subarray(0, length) }))
-        case 'date':
-          return makeVector(makeData({ ...base, type: new DateDay(), data: int.subarray(0, length) }))
-        default:
-          return makeVector(makeData({ ...base, type: new Int32(), data: int.subarray(0, length) }))
-      }
-    },
+/**
+ * A fixed-width cell from its text `b[from, to)` (empty is null) into `col`, parsed as the row path
+ * parses it.
+ */
+function setFixed(col: FixedColumn, c: Column, i: number, b: Uint8Array, from: number, to: number): void {
+  if (from === to) {
+    col.setNull(i)
+    return
   }
-}
-
-/** One Utf8 column of a page: UTF-8 bytes appended as read, offsets and validity. */
-function textColumn(capacity: number) {
-  const offsets = new Int32Array(capacity + 1)
-  const valid = new Uint8Array(bitmapBytes(capacity))
-  let nullCount = 0
-  let bytes = new Uint8Array(64 * 1024)
-  let size = 0
-  const room = (n: number): void => {
-    if (size + n <= bytes.length) return
-    const grown = new Uint8Array(Math.max(bytes.length * 2, size + n))
-    grown.set(bytes.subarray(0, size))
-    bytes = grown
-  }
-  return {
-    /** Row `i` is `len` bytes of `from` at `at`. */
-    set(i: number, from: Uint8Array, at: number, len: number): void {
-      valid[i >> 3] = (valid[i >> 3] ?? 0) | (1 << (i & 7))
-      room(len)
-      // a loop for the usual short cell: a view per cell costs more than copying a few dozen bytes
-      if (len < 64) for (let k = 0; k < len; k++) bytes[size + k] = from[at + k] ?? 0
-      else bytes.set(from.subarray(at, at + len), size)
-      size += len
-      offsets[i + 1] = size
-    },
-    /** Row `i` is this string. */
-    setString(i: number, s: string): void {
-      valid[i >> 3] = (valid[i >> 3] ?? 0) | (1 << (i & 7))
-      // at most 3 bytes per UTF-16 unit
-      room(s.length * 3)
-      size += encoder.encodeInto(s, bytes.subarray(size)).written
-      offsets[i + 1] = size
-    },
-    setNull(i: number): void {
-      nullCount += 1
-      offsets[i + 1] = size
-    },
-    /** Whether row `a`'s text sorts after row `b`'s, comparing bytes (the order of ASCII text). */
-    after(a: number, b: number): boolean {
-      const a0 = offsets[a] ?? 0
-      const a1 = offsets[a + 1] ?? 0
-      const b0 = offsets[b] ?? 0
-      const b1 = offsets[b + 1] ?? 0
-      for (let k = 0; a0 + k < a1 && b0 + k < b1; k++) {
-        const x = bytes[a0 + k] ?? 0
-        const y = bytes[b0 + k] ?? 0
-        if (x !== y) return x > y
-      }
-      return a1 - a0 > b1 - b0
-    },
-    text(i: number): string {
-      return decoder.decode(bytes.subarray(offsets[i] ?? 0, offsets[i + 1] ?? 0))
-    },
-    vector(length: number): Vector {
-      return makeVector(
-        makeData({
-          type: new Utf8(),
-          length,
-          nullCount,
-          nullBitmap: valid.subarray(0, bitmapBytes(length)),
-          valueOffsets: offsets.subarray(0, length + 1),
-          data: bytes.subarray(0, size),
-        }),
-      )
-    },
+  switch (c.type) {
+    case 'boolean':
+      col.set(i, b[from] === ONE)
+      break
+    case 'bigint':
+    case 'timestamp':
+      // 15 digits are always exact as a number; longer ones go through BigInt's own parse
+      col.set(i, to - from <= 15 ? BigInt(digits(b, from, to)) : BigInt(ascii(b, from, to)))
+      break
+    case 'double':
+      // PostgreSQL's shortest exact text, parsed as the row path parses it (NaN, ±Infinity too)
+      col.set(i, Number(ascii(b, from, to)))
+      break
+    default:
+      col.set(i, digits(b, from, to))
   }
 }
 
@@ -301,8 +190,8 @@ function malformed(table: Table): Error {
  * for at most `capacity` rows.
  */
 function pageReader(table: Table, capacity: number) {
-  const fixedCols = table.columns.filter((c) => !isText(c))
-  const textCols = table.columns.filter(isText)
+  const fixedCols = table.columns.filter((c) => !isArrowText(c))
+  const textCols = table.columns.filter(isArrowText)
   const fixed = fixedCols.map((c) => fixedColumn(c, capacity))
   const texts = textCols.map(() => textColumn(capacity))
   const json = textCols.map((c) => c.type === 'json')
@@ -322,10 +211,10 @@ function pageReader(table: Table, capacity: number) {
       p += 1
       if (b[p] === ONE) deleted[i >> 3] = (deleted[i >> 3] ?? 0) | (1 << (i & 7))
       p += 2
-      for (const col of fixed) {
+      for (let k = 0; k < fixed.length; k++) {
         const from = p
         while (p < end && b[p] !== COMMA) p++
-        col.set(i, b, from, p)
+        setFixed(must(fixed[k], 'column'), must(fixedCols[k], 'column'), i, b, from, p)
         p += 1
       }
       for (let j = 0; j < lengths.length; j++) {
