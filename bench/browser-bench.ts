@@ -3,11 +3,9 @@ import type { Page } from 'playwright-core'
 import { demoSchema } from '../demo/schema.ts'
 import { createSyncApp } from '../edge/app.ts'
 import { openDuckDbWarehouse } from '../edge/duckdb-warehouse.ts'
-import type { Warehouse } from '../edge/warehouse.ts'
-import { formatHlc } from '../shared/hlc.ts'
 import { launchProfile, openPage, REPO, startServer } from '../test/browser/harness.ts'
-import { orderRows } from './data.ts'
 import type { BenchApi, BenchWindow } from './page/main.ts'
+import { seedOrders } from './seed-orders.ts'
 import { type Summary, summarize } from './stats.ts'
 
 /**
@@ -100,24 +98,6 @@ export async function call<K extends Fn>(page: Page, name: K, ...args: Args<K>):
   ) as Promise<Out<K>>
 }
 
-async function seedWarehouse(warehouse: Warehouse, prefix: number, n: number): Promise<void> {
-  const orders = demoSchema.table('orders')
-  const hlc = formatHlc({ wall: Date.UTC(2026, 0, 1), counter: 0, node: 'seed' })
-  for (let from = 0; from < n; from += 50_000) {
-    const rows = orderRows(prefix, Math.min(50_000, n - from), from)
-    await warehouse.write((tx) =>
-      tx.writeRows(
-        orders,
-        rows.map((r) => ({
-          key: { order_id: r.order_id },
-          row: { values: r, hlc, deleted: false },
-          clientId: 'seed',
-        })),
-      ),
-    )
-  }
-}
-
 /** Runs an untimed preparation step and logs how long it took (the run's own budget). */
 async function step<T>(log: (line: string) => void, what: string, fn: () => Promise<T>): Promise<T> {
   const t0 = performance.now()
@@ -149,7 +129,7 @@ export async function runBrowserBench(
 
   const warehouse = await openDuckDbWarehouse({ schema: demoSchema })
   await warehouse.migrate()
-  await seedWarehouse(warehouse, S.data, sizes.hydrate)
+  await seedOrders(warehouse, S.data, sizes.hydrate)
   const app = createSyncApp({
     schema: demoSchema,
     warehouse,

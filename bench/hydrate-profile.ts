@@ -2,10 +2,9 @@ import { join } from 'node:path'
 import { demoSchema } from '../demo/schema.ts'
 import type { createSyncApp } from '../edge/app.ts'
 import type { openDuckDbWarehouse } from '../edge/duckdb-warehouse.ts'
-import { formatHlc } from '../shared/hlc.ts'
 import { launchProfile, openPage, REPO, startServer } from '../test/browser/harness.ts'
 import { call } from './browser-bench.ts'
-import { orderRows } from './data.ts'
+import { seedOrders } from './seed-orders.ts'
 
 /**
  * `npx tsx bench/hydrate-profile.ts [rows] [rounds]`: the bench's hydrate round alone, repeated,
@@ -47,21 +46,7 @@ async function openSide(root: string): Promise<{
   }
   const warehouse = await warehouseModule.openDuckDbWarehouse({ schema: demoSchema })
   await warehouse.migrate()
-  const orders = demoSchema.table('orders')
-  const hlc = formatHlc({ wall: Date.UTC(2026, 0, 1), counter: 0, node: 'seed' })
-  for (let from = 0; from < ROWS; from += 50_000) {
-    const rows = orderRows(PREFIX, Math.min(50_000, ROWS - from), from)
-    await warehouse.write((tx) =>
-      tx.writeRows(
-        orders,
-        rows.map((r) => ({
-          key: { order_id: r.order_id },
-          row: { values: r, hlc, deleted: false },
-          clientId: 'seed',
-        })),
-      ),
-    )
-  }
+  await seedOrders(warehouse, PREFIX, ROWS)
   return {
     dist,
     app: appModule.createSyncApp({ schema: demoSchema, warehouse }),

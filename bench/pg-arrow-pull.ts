@@ -3,9 +3,8 @@ import { demoSchema } from '../demo/schema.ts'
 import { columnsToArrow, pullColumnPage } from '../edge/arrow-pull.ts'
 import { openPostgresWarehouse } from '../edge/postgres-warehouse.ts'
 import type { Warehouse } from '../edge/warehouse.ts'
-import { formatHlc } from '../shared/hlc.ts'
 import { startPostgres } from '../test/setup/postgres.ts'
-import { orderRows } from './data.ts'
+import { seedOrders } from './seed-orders.ts'
 
 /**
  * `npx tsx bench/pg-arrow-pull.ts [rows] [rounds] [pageRows]`: the edge's part of a first load
@@ -48,21 +47,7 @@ async function main(): Promise<void> {
   const w = await openPostgresWarehouse({ schema: demoSchema, url: pg.url, searchPath, max: 1 })
   try {
     await w.migrate()
-    const orders = demoSchema.table('orders')
-    const hlc = formatHlc({ wall: Date.UTC(2026, 0, 1), counter: 0, node: 'seed' })
-    for (let from = 0; from < ROWS; from += 25_000) {
-      const rows = orderRows(0x2000, Math.min(25_000, ROWS - from), from)
-      await w.write((tx) =>
-        tx.writeRows(
-          orders,
-          rows.map((r) => ({
-            key: { order_id: r.order_id },
-            row: { values: r, hlc, deleted: false },
-            clientId: 'seed',
-          })),
-        ),
-      )
-    }
+    await seedOrders(w, 0x2000, ROWS, 25_000)
     // what autovacuum would have done by then: without statistics the planner sorts the whole table
     const { default: postgres } = await import('postgres')
     const admin = postgres(pg.url, { onnotice: () => {}, connection: { search_path: searchPath } })
