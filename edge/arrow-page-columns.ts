@@ -152,3 +152,18 @@ export function textColumn(capacity: number) {
     },
   }
 }
+
+/** A Bool column of a page without nulls (the `_deleted` flags): rows are false until set. */
+export function flagColumn(capacity: number) {
+  const bits = new Uint8Array(bitmapBytes(capacity))
+  return {
+    set(i: number): void {
+      bits[i >> 3] = (bits[i >> 3] ?? 0) | (1 << (i & 7))
+    },
+    vector(length: number): Vector {
+      return makeVector(
+        makeData({ type: new Bool(), length, nullCount: 0, data: bits.subarray(0, bitmapBytes(length)) }),
+      )
+    },
+  }
+}

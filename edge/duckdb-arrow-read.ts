@@ -1,8 +1,8 @@
 import type { DuckDBBlobVector, DuckDBConnection, DuckDBValue } from '@duckdb/node-api'
-import { Bool, makeData, makeVector, type Vector } from 'apache-arrow'
+import type { Vector } from 'apache-arrow'
 import { must } from '../shared/errors.ts'
 import type { Column, Table } from '../shared/schema.ts'
-import { bitmapBytes, fixedColumn, isArrowText, textColumn } from './arrow-page-columns.ts'
+import { fixedColumn, flagColumn, isArrowText, textColumn } from './arrow-page-columns.ts'
 import { quoteIdent } from './column-codec.ts'
 import type { ColumnPullRequest, PulledColumns } from './warehouse.ts'
 
@@ -99,7 +99,7 @@ export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest
   const at = { hlcLength: others.length + 2 * nt, deleted: others.length + 2 * nt + 1 }
   const stamps = textColumn(capacity)
   let newest = -1
-  const deleted = new Uint8Array(bitmapBytes(capacity))
+  const deleted = flagColumn(capacity)
   let lastVersion: bigint | undefined
   let read = 0
   for (;;) {
@@ -139,7 +139,7 @@ export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest
       const row = read + i
       stamps.set(row, bytes, pos, Number(must(lengths[nt], 'length').getItem(i)))
       if (newest < 0 || stamps.after(row, newest)) newest = row
-      if (dels.getItem(i) === true) deleted[row >> 3] = (deleted[row >> 3] ?? 0) | (1 << (row & 7))
+      if (dels.getItem(i) === true) deleted.set(row)
     }
     if (n > 0) lastVersion = BigInt(String(versions.getItem(n - 1)))
     read += chunk.rowCount
@@ -151,14 +151,7 @@ export async function readColumns(conn: DuckDBConnection, req: ColumnPullRequest
   const columns = {
     values,
     hlc: stamps.vector(rows),
-    deleted: makeVector(
-      makeData({
-        type: new Bool(),
-        length: rows,
-        nullCount: 0,
-        data: deleted.subarray(0, bitmapBytes(rows)),
-      }),
-    ),
+    deleted: deleted.vector(rows),
     // stamps are ASCII (HLC_PATTERN), so their bytes sort as their text
     maxHlc: newest < 0 ? undefined : stamps.text(newest),
   }

@@ -1,7 +1,7 @@
-import { Bool, makeData, makeVector, type Vector } from 'apache-arrow'
+import type { Vector } from 'apache-arrow'
 import { must } from '../shared/errors.ts'
 import type { Column, Table } from '../shared/schema.ts'
-import { bitmapBytes, fixedColumn, isArrowText, textColumn } from './arrow-page-columns.ts'
+import { fixedColumn, flagColumn, isArrowText, textColumn } from './arrow-page-columns.ts'
 import { quoteIdent } from './column-codec.ts'
 
 type FixedColumn = ReturnType<typeof fixedColumn>
@@ -196,7 +196,7 @@ function pageReader(table: Table, capacity: number) {
   const texts = textCols.map(() => textColumn(capacity))
   const json = textCols.map((c) => c.type === 'json')
   const stamps = textColumn(capacity)
-  const deleted = new Uint8Array(bitmapBytes(capacity))
+  const deleted = flagColumn(capacity)
   const lengths = new Int32Array(textCols.length)
   let newest = -1
   let n = 0
@@ -209,7 +209,7 @@ function pageReader(table: Table, capacity: number) {
       // _version: read from the last row only, at the end
       while (p < end && b[p] !== COMMA) p++
       p += 1
-      if (b[p] === ONE) deleted[i >> 3] = (deleted[i >> 3] ?? 0) | (1 << (i & 7))
+      if (b[p] === ONE) deleted.set(i)
       p += 2
       for (let k = 0; k < fixed.length; k++) {
         const from = p
@@ -262,14 +262,7 @@ function pageReader(table: Table, capacity: number) {
         columns: {
           values,
           hlc: stamps.vector(n),
-          deleted: makeVector(
-            makeData({
-              type: new Bool(),
-              length: n,
-              nullCount: 0,
-              data: deleted.subarray(0, bitmapBytes(n)),
-            }),
-          ),
+          deleted: deleted.vector(n),
           // stamps are ASCII (HLC_PATTERN), so their bytes sort as their text
           maxHlc: newest < 0 ? undefined : stamps.text(newest),
         },
