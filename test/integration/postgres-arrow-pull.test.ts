@@ -7,25 +7,15 @@ import type { Warehouse } from '../../edge/warehouse.ts'
 import { must } from '../../shared/errors.ts'
 import { formatHlc } from '../../shared/hlc.ts'
 import { defineSchema } from '../../shared/schema.ts'
+import { scratchSchemas } from '../setup/scratch-schemas.ts'
 
 const url = inject('pgUrl')
-// Each store is its own PostgreSQL schema, so a run against EDDY_PG_URL never touches other data.
-const run = `a${Date.now().toString(36)}`
-let n = 0
-const open = (schema: Parameters<typeof openPostgresWarehouse>[0]['schema']): Promise<Warehouse> => {
-  n += 1
-  return openPostgresWarehouse({ schema, url, searchPath: `eddy_${run}_${n}` })
-}
-
-// Leave a server given by EDDY_PG_URL as we found it.
-afterAll(async () => {
-  const sql = postgres(url, { onnotice: () => {} })
-  try {
-    for (let i = 1; i <= n; i++) await sql.unsafe(`DROP SCHEMA IF EXISTS "eddy_${run}_${i}" CASCADE`)
-  } finally {
-    await sql.end()
-  }
-})
+const scratch = scratchSchemas(url, 'a')
+afterAll(() => scratch.dropAll())
+const open = (
+  schema: Parameters<typeof openPostgresWarehouse>[0]['schema'],
+  searchPath = scratch.next(),
+): Promise<Warehouse> => openPostgresWarehouse({ schema, url, searchPath })
 
 describeArrowPull('PostgreSQL', { open })
 
@@ -53,8 +43,9 @@ describe('Arrow bulk pull from PostgreSQL, beyond the contract', () => {
   // instants (floored to the millisecond), JSON in any spelling (read as Eddy would re-serialise
   // it; a JSON null is a null cell), doubles that JSON cannot carry, integer extremes.
   it('reads them exactly as the row path converts them, byte for byte', async () => {
-    const w = await open(schema)
-    const sql = postgres(url, { onnotice: () => {}, connection: { search_path: `eddy_${run}_${n}` } })
+    const searchPath = scratch.next()
+    const w = await open(schema, searchPath)
+    const sql = postgres(url, { onnotice: () => {}, connection: { search_path: searchPath } })
     try {
       await w.migrate()
       const hlc = formatHlc({ wall: Date.UTC(2026, 0, 1), counter: 0, node: 'other' })
@@ -185,7 +176,7 @@ describe('Arrow bulk pull from PostgreSQL, beyond the contract', () => {
   // given must count the converted bytes.
   it('reads a LATIN1 database as its UTF-8 text', async () => {
     const admin = postgres(url, { onnotice: () => {} })
-    const db = `eddy_${run}_latin1`
+    const db = `eddy_${scratch.run}_latin1`
     const latin1 = new URL(url)
     latin1.pathname = `/${db}`
     try {

@@ -6,27 +6,16 @@ import type { Warehouse } from '../../edge/warehouse.ts'
 import { describeWarehouse } from '../../edge/warehouse-contract.ts'
 import { must } from '../../shared/errors.ts'
 import { formatHlc } from '../../shared/hlc.ts'
+import { scratchSchemas } from '../setup/scratch-schemas.ts'
 
 const url = inject('pgUrl')
 const schemas = new WeakMap<Warehouse, string>()
-// Each store is its own PostgreSQL schema, so a run against EDDY_PG_URL never touches other data.
-const run = `c${Date.now().toString(36)}`
-let n = 0
-
-// Leave a server given by EDDY_PG_URL as we found it.
-afterAll(async () => {
-  const sql = postgres(url, { onnotice: () => {} })
-  try {
-    for (let i = 1; i <= n; i++) await sql.unsafe(`DROP SCHEMA IF EXISTS "eddy_${run}_${i}" CASCADE`)
-  } finally {
-    await sql.end()
-  }
-})
+const scratch = scratchSchemas(url, 'c')
+afterAll(() => scratch.dropAll())
 
 describeWarehouse('postgres', {
   async open(schema) {
-    n += 1
-    const searchPath = `eddy_${run}_${n}`
+    const searchPath = scratch.next()
     const w = await openPostgresWarehouse({ schema, url, searchPath })
     schemas.set(w, searchPath)
     return w
@@ -57,7 +46,7 @@ describeWarehouse('postgres', {
 // null is NULL.
 describe('postgres text[] parameters', () => {
   it('round-trips quotes, backslashes, braces, commas, "NULL", empty and multi-line text', async () => {
-    const searchPath = `eddy_${run}_arrays`
+    const searchPath = scratch.next('arrays')
     const w = await openPostgresWarehouse({ schema: demoSchema, url, searchPath })
     try {
       await w.migrate()
