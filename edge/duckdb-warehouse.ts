@@ -379,10 +379,11 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       }
       const added = events.splice(0)
       if (added.length > 0) {
+        const values = added.map(eventValues)
         const column = (i: number): DuckDBValue =>
           listValue(
-            added.map((e) => {
-              const v = eventValues(e)[i]
+            values.map((row) => {
+              const v = row[i]
               return v === undefined || v === null ? null : String(v)
             }),
           )
