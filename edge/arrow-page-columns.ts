@@ -24,7 +24,7 @@ export function isArrowText(c: Column): boolean {
 }
 
 /** Bytes of a validity or boolean bitmap of `n` rows. */
-export const bitmapBytes = (n: number): number => (n + 7) >> 3
+const bitmapBytes = (n: number): number => (n + 7) >> 3
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()

@@ -17,8 +17,8 @@ import { quoteIdent } from './column-codec.ts'
  * The separator is one byte in UTF-8 (0x1F, unit separator) and never part of a multi-byte
  * sequence, so splitting the UTF-8 text on it cannot cut a character.
  */
-export const SEPARATOR = '\x1f'
-export const NULL_MARK = '\x1e'
+const SEPARATOR = '\x1f'
+const NULL_MARK = '\x1e'
 
 /**
  * Up to this many values (rows × columns), rows travel as `VALUES` parameters. Measured against
@@ -26,7 +26,7 @@ export const NULL_MARK = '\x1e'
  * faster up to ~10 rows (1 row 0.67 vs 1.00 ms, 10 rows 1.10 vs 1.27), about even at 20 (1.69 vs
  * 1.46) and behind after (50 rows 3.37 vs 1.66 ms).
  */
-export const MAX_VALUES_CELLS = 128
+const MAX_VALUES_CELLS = 128
 
 /** A staged row set as a relation `s` with one text column per staged column. */
 export interface Staged {
@@ -47,7 +47,7 @@ export interface Staged {
  * The columns' values, each column's joined by `SEPARATOR` with NULL as `NULL_MARK`; undefined when
  * a value would not survive the round trip (it contains `SEPARATOR` or is `NULL_MARK`).
  */
-export function packColumns(
+function packColumns(
   width: number,
   count: number,
   cell: (row: number, column: number) => string | null,

@@ -98,7 +98,7 @@ export function sendsStoredBytes(serverEncoding: string): boolean {
 }
 
 /** The query of one page: each change as one packed text value (see the module comment). */
-export function columnsQuery(
+function columnsQuery(
   req: ColumnPullRequest,
   serverEncoding = 'UTF8',
 ): { text: string; params: (string | number)[] } {
