@@ -6,7 +6,14 @@ import { formatHlc } from '../shared/hlc.ts'
 import type { Mutation, PushBody } from '../shared/protocol.ts'
 import type { StoredRow } from '../shared/reconcile.ts'
 import { defineSchema, type Row } from '../shared/schema.ts'
-import { applyBatch, applyPushes, checkPush, type PushContext, type PushOutcome } from './apply-batch.ts'
+import {
+  applyBatch,
+  applyPushes,
+  checkPush,
+  type PushContext,
+  type PushOutcome,
+  streamTuning,
+} from './apply-batch.ts'
 import { openDuckDbWarehouse } from './duckdb-warehouse.ts'
 import type { Warehouse, WarehouseTx } from './warehouse.ts'
 
@@ -19,6 +26,10 @@ const schema = defineSchema({
       columns: { org: { type: 'text' }, note_id: { type: 'text' }, body: { type: 'text' } },
       tenantColumn: 'org',
     },
+    tags: {
+      primaryKey: ['tag_id'],
+      columns: { tag_id: { type: 'uuid' }, label: { type: 'text' } },
+    },
   },
 })
 
@@ -27,11 +38,14 @@ const T0 = 1_700_000_000_000
 const NOW = T0 + 3_600_000
 
 const STATUSES = ['pending', 'paid', 'shipped', 'cancelled']
-const TABLES = ['orders', 'customers', 'products', 'metrics', 'notes'] as const
+const TABLES = ['orders', 'customers', 'products', 'metrics', 'notes', 'tags'] as const
 type TableName = (typeof TABLES)[number]
 
-/** Key k of a table in run `ns`: every run has keys (and clients) of its own in the shared stores. */
-function keyOf(name: TableName, ns: number, k: number, org = 't1'): Row {
+/**
+ * Key k of a table in run `ns`: every run has keys (and clients) of its own in the shared stores.
+ * `upper` spells a tag's uuid in capitals: the same key once checked, another text in the body.
+ */
+function keyOf(name: TableName, ns: number, k: number, org = 't1', upper = false): Row {
   const n = ns * 10 + k
   switch (name) {
     case 'orders':
@@ -44,13 +58,17 @@ function keyOf(name: TableName, ns: number, k: number, org = 't1'): Row {
       return { metric_id: `m${n}` }
     case 'notes':
       return { org, note_id: `n${n}` }
+    case 'tags': {
+      const id = `00000000-0000-4000-a000-${String(n).padStart(12, '0')}`
+      return { tag_id: upper ? id.toUpperCase() : id }
+    }
   }
 }
 
 /** Every key the generated pushes of run `ns` can name in a table. */
 function keySpace(name: TableName, ns: number): Row[] {
   return ['t1', 't2'].flatMap((org) =>
-    name === 'notes' || org === 't1' ? [0, 1].map((k) => keyOf(name, ns, k, org)) : [],
+    name === 'notes' || org === 't1' ? [0, 1, 2, 3, 4].map((k) => keyOf(name, ns, k, org)) : [],
   )
 }
 
@@ -60,6 +78,8 @@ interface WriteSpec {
   readonly table: TableName
   readonly k: number
   readonly org: string
+  /** A tag's key spelled in capitals. */
+  readonly upper: boolean
   readonly op: 'upsert' | 'delete'
   readonly full: boolean
   readonly v: number
@@ -83,6 +103,7 @@ const writeArb: fc.Arbitrary<WriteSpec> = fc.record({
   table: fc.constantFrom(...TABLES, 'customers'),
   k: fc.integer({ min: 0, max: 1 }),
   org: fc.constantFrom('t1', 't2'),
+  upper: fc.constantFrom(false, false, false, true),
   op: fc.constantFrom('upsert', 'upsert', 'upsert', 'delete'),
   full: fc.boolean(),
   v: fc.integer({ min: 0, max: 9 }),
@@ -98,6 +119,47 @@ const pushArb: fc.Arbitrary<PushSpec> = fc.record({
   tenant: fc.constantFrom(undefined, undefined, undefined, 't1', 't2', null),
   writes: fc.array(writeArb, { maxLength: 6 }),
 })
+
+/**
+ * Pushes `applyBatch` may stream (see `streamable`, with the chunk lowered to 2 below): full-row
+ * upserts of lww tables, no tx groups, each key once as spelled. Some may not (a tx group, a
+ * partial upsert), some still need `applyPushes`
+ * (a tag's key in both spellings, a 403 from a tenant or owner check mid-stream), some meet
+ * stored rows with newer stamps (stale by the store's guard), duplicates and rejected mutations.
+ */
+const streamPushArb: fc.Arbitrary<PushSpec> = fc
+  .record({
+    grouped: fc.constantFrom(false, false, false, true),
+    client: fc.constantFrom('a', 'b', 'c'),
+    subject: fc.constantFrom(undefined, 'alice', 'alice', 'alice', 'alice', 'bob'),
+    tenant: fc.constantFrom(undefined, undefined, undefined, undefined, 't1', 't2', null),
+    writes: fc.uniqueArray(
+      fc.record({
+        table: fc.constantFrom('orders', 'metrics', 'notes', 'tags', 'tags'),
+        k: fc.integer({ min: 0, max: 2 }),
+        org: fc.constantFrom('t1', 't1', 't2'),
+        upper: fc.boolean(),
+        op: fc.constant('upsert'),
+        full: fc.constantFrom(...new Array<boolean>(11).fill(true), false),
+        v: fc.integer({ min: 0, max: 9 }),
+        wall: fc.integer({ min: 0, max: 12 }),
+        step: fc.constantFrom(1, 1, 1, 1, 1, 1, 1, 1, 2, 0, -3),
+        tx: fc.constant(undefined),
+        bad: fc.constantFrom(...new Array<undefined>(15).fill(undefined), 'table', 'skew'),
+      }),
+      {
+        minLength: 3,
+        maxLength: 9,
+        selector: (w) =>
+          `${w.table}:${w.k}:${w.table === 'notes' ? w.org : ''}:${w.table === 'tags' && w.upper}`,
+      },
+    ),
+  })
+  // a quarter of them in one tx group (not streamed: a rejected member aborts the others)
+  .map(({ grouped, ...p }) => (grouped ? { ...p, writes: p.writes.map((w) => ({ ...w, tx: 'x' })) } : p))
+
+/** A push of either kind. */
+const anyPushArb = fc.oneof(pushArb, streamPushArb)
 
 function valuesOf(w: WriteSpec): Row {
   const { v } = w
@@ -121,6 +183,8 @@ function valuesOf(w: WriteSpec): Row {
       return w.full ? { value: v / 2, updated_at: at } : { value: v / 4 }
     case 'notes':
       return { body: `b${v}` }
+    case 'tags':
+      return { label: `l${v}` }
   }
 }
 
@@ -138,7 +202,7 @@ function bodiesOf(specs: readonly PushSpec[], ns: number): Array<{ body: PushBod
       const wall = w.bad === 'skew' ? NOW + 3_600_000 : T0 + w.wall
       const hlc = formatHlc({ wall, counter, node: clientId })
       const table = w.bad === 'table' ? 'nope' : w.table
-      const key = keyOf(w.table, ns, w.k, w.org)
+      const key = keyOf(w.table, ns, w.k, w.org, w.upper)
       const tx = w.tx === undefined ? {} : { tx: w.tx }
       return w.op === 'delete'
         ? { seq, table, op: 'delete', key, hlc, ...tx }
@@ -215,15 +279,21 @@ async function open(): Promise<Warehouse> {
 
 describe('applyPushes: a group of pushes', () => {
   it('answers and stores exactly what the same pushes applied one at a time do', async () => {
-    // two stores: pushes one at a time on `one`, the same pushes as one group on `all`
-    const one = await open()
+    // two stores: pushes one at a time on `one`, the same pushes as one group on `all`. The
+    // streamed path only calls `writeNewer`, one call at a time, so it runs on DuckDB as well:
+    // `one` takes it as PostgreSQL does, for pushes of more mutations than the chunk.
+    const duck = await open()
+    const one: Warehouse = { ...duck, writesElsewhere: true }
     const all = await open()
     let runs = 0
+    // pushes of more than two mutations may be streamed when applied alone (never in a group)
+    const chunk = streamTuning.chunk
+    streamTuning.chunk = 2
     try {
       await fc.assert(
         fc.asyncProperty(
-          fc.array(pushArb, { maxLength: 3 }),
-          fc.array(pushArb, { minLength: 2, maxLength: 6 }),
+          fc.array(anyPushArb, { maxLength: 3 }),
+          fc.array(anyPushArb, { minLength: 2, maxLength: 6 }),
           async (history, group) => {
             const ns = ++runs
             const pushes = bodiesOf([...history, ...group], ns)
@@ -254,7 +324,8 @@ describe('applyPushes: a group of pushes', () => {
         { numRuns: 40 },
       )
     } finally {
-      await one.close()
+      streamTuning.chunk = chunk
+      await duck.close()
       await all.close()
     }
     // many pushes against two stores: generous on a busy machine (not a timing assertion)
@@ -295,6 +366,7 @@ describe('applyPushes: a group of pushes', () => {
               table: 'orders',
               k: i % 2,
               org: 't1',
+              upper: false,
               op: 'upsert',
               full: true,
               v: i,

@@ -162,15 +162,49 @@ function prepare(schema: Schema, m: Mutation, index: number, now: number, ctx: P
   }
 }
 
-/** One push whose checks that need no stored row are made: what `applyPushes` applies. */
+/** One push whose checks that need no stored row are made (or left to `streamOne`): what `applyPushes` applies. */
 export interface CheckedPush {
+  readonly schema: Schema
   readonly body: PushBody
   readonly ctx: PushContext
-  /** Per mutation, in body order. */
-  readonly checks: readonly Checked[]
+  /**
+   * Per mutation, in body order. Undefined for a push `streamable` said may be checked while it is
+   * written (`streamOne`); `checksOf` makes them when it is applied any other way.
+   */
+  checks: readonly Checked[] | undefined
+  /** The server clock when the push arrived (ms), for its clock-drift checks. */
+  readonly now: number
   /** `performance.now()` when the push arrived: its audit event's duration runs from there. */
   readonly started: number
   readonly receivedAt: string
+}
+
+/** `prepare`, with an unexpected failure of the checks turned into a refusal of the push. */
+function prepareOrRefuse(schema: Schema, m: Mutation, index: number, now: number, ctx: PushContext): Checked {
+  try {
+    return prepare(schema, m, index, now, ctx)
+  } catch (e) {
+    return { refuse: e }
+  }
+}
+
+/** A push that arrived, its checks not made yet. */
+function arrived(schema: Schema, body: PushBody, ctx: PushContext): CheckedPush {
+  const started = performance.now()
+  const now = ctx.now()
+  return { schema, body, ctx, checks: undefined, now, started, receivedAt: new Date(now).toISOString() }
+}
+
+/** A push's checks (see `prepare`), made once. */
+function checksOf(push: CheckedPush): readonly Checked[] {
+  if (push.checks !== undefined) return push.checks
+  const { schema, body, ctx, now } = push
+  const checks = new Array<Checked>(body.mutations.length)
+  body.mutations.forEach((m, i) => {
+    checks[i] = prepareOrRefuse(schema, m, i, now, ctx)
+  })
+  push.checks = checks
+  return checks
 }
 
 /**
@@ -179,17 +213,9 @@ export interface CheckedPush {
  * holding the write lock.
  */
 export function checkPush(schema: Schema, body: PushBody, ctx: PushContext): CheckedPush {
-  const started = performance.now()
-  const now = ctx.now()
-  const checks = new Array<Checked>(body.mutations.length)
-  body.mutations.forEach((m, i) => {
-    try {
-      checks[i] = prepare(schema, m, i, now, ctx)
-    } catch (e) {
-      checks[i] = { refuse: e }
-    }
-  })
-  return { body, ctx, checks, started, receivedAt: new Date(now).toISOString() }
+  const push = arrived(schema, body, ctx)
+  checksOf(push)
+  return push
 }
 
 /** What became of one push of a group: its answer, or what refuses it (a 403), nothing of it applied. */
@@ -201,10 +227,14 @@ export type PushOutcome = { readonly response: PushResponse } | { readonly refus
  * effect together or not at all. A whole-request failure (403, 503) throws and nothing is applied.
  */
 export function applyBatch(warehouse: Warehouse, body: PushBody, ctx: PushContext): Promise<PushResponse> {
-  const push = checkPush(warehouse.schema, body, ctx)
+  const { schema } = warehouse
+  const push =
+    warehouse.writesElsewhere === true && streamable(schema, body)
+      ? arrived(schema, body, ctx)
+      : checkPush(schema, body, ctx)
   // Workers tie every promise to the request that created it: one request may not finish another's
   // push (the runtime cancels the waiting request as hung), so there each push commits on its own.
-  if (IN_WORKERS) return warehouse.write((tx) => applyOne(tx, push))
+  if (IN_WORKERS) return writeAlone(warehouse, push)
   let queue = queues.get(warehouse)
   if (queue === undefined) {
     queue = new PushQueue(warehouse)
@@ -275,7 +305,7 @@ class PushQueue {
 
   private async alone(w: Waiting): Promise<void> {
     try {
-      w.resolve(await this.warehouse.write((tx) => applyOne(tx, w.push)))
+      w.resolve(await writeAlone(this.warehouse, w.push))
     } catch (e) {
       w.reject(e)
     }
@@ -303,6 +333,24 @@ class PushQueue {
 }
 
 const queues = new WeakMap<Warehouse, PushQueue>()
+
+/**
+ * One push in a transaction of its own. A push left unchecked by `streamable` is first written by
+ * `streamOne`; if that finds it needs more (a stored row, a key repeated in another spelling), the
+ * transaction rolls back and the push runs again through `applyPushes`.
+ */
+async function writeAlone(warehouse: Warehouse, push: CheckedPush): Promise<PushResponse> {
+  if (push.checks === undefined) {
+    try {
+      return await warehouse.write((tx) =>
+        tx.writeNewer === undefined ? applyOne(tx, push) : streamOne(tx, push),
+      )
+    } catch (e) {
+      if (!(e instanceof NotStreamable)) throw e
+    }
+  }
+  return warehouse.write((tx) => applyOne(tx, push))
+}
 
 /** One push against an open write transaction; its refusal throws (the transaction rolls back). */
 async function applyOne(tx: WarehouseTx, push: CheckedPush): Promise<PushResponse> {
@@ -362,6 +410,7 @@ export async function applyPushes(tx: WarehouseTx, pushes: readonly CheckedPush[
     const prepared: Prepared[] = []
     const aborted = new Set<string>()
     let refused: { readonly refuse: unknown } | undefined
+    const checks = checksOf(push)
     for (const index of seqOrder(mutations)) {
       const m = must(mutations[index], 'mutation')
       if (m.seq <= high) {
@@ -369,7 +418,7 @@ export async function applyPushes(tx: WarehouseTx, pushes: readonly CheckedPush[
         continue
       }
       high = m.seq
-      const checked = must(push.checks[index], 'checked mutation')
+      const checked = must(checks[index], 'checked mutation')
       if ('refuse' in checked) {
         refused = checked
         break
@@ -571,4 +620,172 @@ export async function applyPushes(tx: WarehouseTx, pushes: readonly CheckedPush[
     outcomes[a.slot] = { response: { lastSeq: a.high, results: final } }
   }
   return outcomes
+}
+
+/**
+ * The streamed path's chunk: a push of more mutations than this, when `streamable`, is written
+ * while it is checked, its first write as soon as `chunk` mutations are, then all those checked
+ * meanwhile each time the store is done with the write before. Tests lower it, so that small
+ * pushes take the path.
+ */
+export const streamTuning = { chunk: 1000 }
+
+/** `streamOne` met what only `applyPushes` decides: its transaction rolls back and the push runs there. */
+class NotStreamable extends Error {}
+
+/**
+ * Whether a push may take `streamOne`, judged on the raw body (a cheap pass, no checks): more than
+ * one chunk, no `tx` groups (a rejected member aborts writes already made), and every write a
+ * full-row upsert of an lww table without `returns-data` (`mayGoDirect`) under a key no other
+ * mutation spells the same way. Keys spelled differently that mean the same key, and writes the
+ * checks turn into something else, are caught by `streamOne`, which then gives up.
+ */
+function streamable(schema: Schema, body: PushBody): boolean {
+  const { mutations } = body
+  if (mutations.length <= streamTuning.chunk) return false
+  const keys = new Set<string>()
+  for (const m of mutations) {
+    if (m.tx !== undefined) return false
+    const table = schema.tables.get(m.table)
+    if (table === undefined) continue
+    if (table.conflict !== 'lww' || table.returnsData || m.op !== 'upsert') return false
+    const values = m.values ?? {}
+    for (const c of table.columns) {
+      if (!Object.hasOwn(m.key, c.name) && !Object.hasOwn(values, c.name)) return false
+    }
+    let keyText = m.table
+    for (const k of table.primaryKey) keyText += `\u0000${String(m.key[k])}`
+    if (keys.has(keyText)) return false
+    keys.add(keyText)
+  }
+  return true
+}
+
+/** Lets pending I/O callbacks run (a store's answer, the next statement's send) between slices of checks. */
+const breathe = (): Promise<void> =>
+  new Promise((resolve) =>
+    typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
+  )
+
+/**
+ * `applyPushes` for one `streamable` push, overlapped with its writes: the mutations are checked
+ * in seq order, and the rows checked so far go to `writeNewer` (one call at a time, in order; see
+ * `streamTuning`) while the next are checked. With no tx groups and every key new to the push and
+ * written in full, each outcome depends on the mutation alone and the store's hlc guard, so the
+ * answer, rows, lastSeq and event are those of `applyPushes`. Anything else throws `NotStreamable`
+ * (after the writes in flight settle), and the caller rolls back and runs `applyPushes`. A refusal
+ * throws as there: the transaction rolls back and nothing is applied.
+ */
+async function streamOne(tx: WarehouseTx, push: CheckedPush): Promise<PushResponse> {
+  const { schema, body, ctx, now } = push
+  const { clientId, mutations } = body
+  const { subject } = ctx
+  const writeNewer = must(tx.writeNewer, 'writeNewer')
+  const { lastSeq, owner } = await tx.client(clientId)
+  if (subject !== undefined && owner !== undefined && owner !== subject)
+    throw forbidden(`clientId ${clientId} belongs to another user`)
+  const results = new Array<PushResult | undefined>(mutations.length)
+  const seen = new Map<Table, Set<string>>()
+  let writing: Promise<void> = Promise.resolve()
+  let failed = false
+  let batch = new Map<Table, { rows: RowWrite[]; indexes: number[] }>()
+  let inBatch = 0
+  let queued = false
+  /**
+   * Queues a write of the rows checked so far behind the one in flight. It takes every row checked
+   * by the time it starts, so while the store is slower than the checks, the writes grow instead
+   * of multiplying.
+   */
+  const send = (): void => {
+    if (queued) return
+    queued = true
+    writing = writing.then(async () => {
+      queued = false
+      const tables = batch
+      batch = new Map()
+      inBatch = 0
+      for (const [table, { rows, indexes }] of tables) {
+        const written = await writeNewer.call(tx, table, rows)
+        indexes.forEach((index, i) => {
+          if (written[i] !== true)
+            results[index] = { seq: must(mutations[index], 'mutation').seq, status: 'stale' }
+        })
+      }
+    })
+    writing.catch(() => {
+      failed = true
+    })
+  }
+  /** Settles the writes in flight before giving up (a failed one's error wins): the transaction then rolls back. */
+  const giveUp = async (e: unknown): Promise<never> => {
+    await writing
+    throw e
+  }
+  const slice = Math.max(1, Math.min(streamTuning.chunk, 250))
+  let high = lastSeq
+  let sinceBreath = 0
+  for (const index of seqOrder(mutations)) {
+    const m = must(mutations[index], 'mutation')
+    if (m.seq <= high) {
+      results[index] = { seq: m.seq, status: 'duplicate' }
+      continue
+    }
+    high = m.seq
+    const checked = prepareOrRefuse(schema, m, index, now, ctx)
+    if ('refuse' in checked) return giveUp(checked.refuse)
+    if (!('write' in checked)) {
+      results[index] = rejected(m.seq, checked)
+      continue
+    }
+    const { table, keyText, write } = checked
+    if (!checked.direct) return giveUp(new NotStreamable('a write that needs its stored row'))
+    let keys = seen.get(table)
+    if (keys === undefined) {
+      keys = new Set()
+      seen.set(table, keys)
+    }
+    if (keys.has(keyText)) return giveUp(new NotStreamable('a key written twice'))
+    keys.add(keyText)
+    const outcome = reconcile(table, undefined, write)
+    if (outcome.status === 'rejected') {
+      results[index] = rejected(m.seq, outcome.error)
+      continue
+    }
+    if (outcome.status !== 'applied') return giveUp(new NotStreamable(`an outcome of ${outcome.status}`))
+    let rows = batch.get(table)
+    if (rows === undefined) {
+      rows = { rows: [], indexes: [] }
+      batch.set(table, rows)
+    }
+    rows.rows.push({ key: write.key, row: outcome.row, clientId })
+    rows.indexes.push(index)
+    results[index] = { seq: m.seq, status: 'applied' }
+    if (++inBatch >= streamTuning.chunk) send()
+    if (++sinceBreath >= slice) {
+      sinceBreath = 0
+      await breathe()
+      if (failed) break
+    }
+  }
+  if (inBatch > 0) send()
+  await writing
+  // rows checked while the last write was queued went with it; none can be left behind
+  if (inBatch > 0) throw new EddyError('internal', 'a streamed push left rows unwritten')
+  await tx.setLastSeq(clientId, high, subject)
+  const final = new Array<PushResult>(results.length)
+  const counts = { applied: 0, stale: 0, duplicate: 0, conflict: 0, rejected: 0 }
+  for (let i = 0; i < results.length; i++) {
+    const result = must(results[i], 'push result')
+    final[i] = result
+    counts[result.status] += 1
+  }
+  await tx.addEvent({
+    clientId,
+    receivedAt: push.receivedAt,
+    mutations: final.length,
+    ...counts,
+    durationMs: Math.round((performance.now() - push.started) * 1000) / 1000,
+    tenant: typeof ctx.tenant === 'string' ? ctx.tenant : undefined,
+  })
+  return { lastSeq: high, results: final }
 }

@@ -135,6 +135,12 @@ export interface PulledChange {
 export interface Warehouse {
   readonly kind: WarehouseKind
   readonly schema: Schema
+  /**
+   * Whether a write's work is done in another process (a database server), leaving this thread
+   * free meanwhile: a large push is then checked while its first mutations are written (see
+   * `streamOne` in apply-batch.ts). Absent: the push is checked first, then written.
+   */
+  readonly writesElsewhere?: boolean
   /** Creates missing tables and columns; never drops data. Idempotent. */
   migrate(): Promise<void>
   /**
