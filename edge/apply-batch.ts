@@ -643,7 +643,8 @@ class NotStreamable extends Error {}
 function streamable(schema: Schema, body: PushBody): boolean {
   const { mutations } = body
   if (mutations.length <= streamTuning.chunk) return false
-  const keys = new Set<string>()
+  // per table, the keys as sent: one column's value itself, or the columns' values joined
+  const keys = new Map<Table, Set<unknown>>()
   for (const m of mutations) {
     if (m.tx !== undefined) return false
     const table = schema.tables.get(m.table)
@@ -653,10 +654,20 @@ function streamable(schema: Schema, body: PushBody): boolean {
     for (const c of table.columns) {
       if (!Object.hasOwn(m.key, c.name) && !Object.hasOwn(values, c.name)) return false
     }
-    let keyText = m.table
-    for (const k of table.primaryKey) keyText += `\u0000${String(m.key[k])}`
-    if (keys.has(keyText)) return false
-    keys.add(keyText)
+    const pk = table.primaryKey
+    let key: unknown = m.key[pk[0] ?? '']
+    if (pk.length > 1) {
+      let text = ''
+      for (const k of pk) text += `\u0000${String(m.key[k])}`
+      key = text
+    }
+    let seen = keys.get(table)
+    if (seen === undefined) {
+      seen = new Set()
+      keys.set(table, seen)
+    }
+    if (seen.has(key)) return false
+    seen.add(key)
   }
   return true
 }
