@@ -1,21 +1,27 @@
 import { join } from 'node:path'
 import type { Page } from 'playwright-core'
+import { demoSchema } from '../demo/schema.ts'
+import { createSyncApp } from '../edge/app.ts'
+import { openDuckDbWarehouse } from '../edge/duckdb-warehouse.ts'
+import { must } from '../shared/errors.ts'
 import { launchProfile, openPage, REPO, startServer } from '../test/browser/harness.ts'
 import { call } from './browser-bench.ts'
 import { GROUP_BY_SQL } from './data.ts'
 import type { BenchApi } from './page/main.ts'
 import type { ProfileResult, ProfileStep } from './page/query-profile.ts'
+import { seedOrders } from './seed-orders.ts'
 
 /**
- * `npx tsx bench/query-profile.ts [--layout | --eddy | --isolated] [rows...]`: where the analytics
+ * `npx tsx bench/query-profile.ts [--layout | --eddy | --isolated | --hydrated] [rows...]`: where the analytics
  * round's time goes, in one Chromium page (production build of the bench page). By default: the
  * GROUP BY on raw DuckDB-WASM in memory, on a raw OPFS file, and on Eddy's own cache file (filled
  * like the bench's 1M round) read raw and through `eddy.query`, with `EXPLAIN ANALYZE` and the
  * cache table's storage layout. `--layout`: one file, the rows stored with and without FSST and
  * uncompressed, queried in alternation. `--eddy`: two caches (DuckDB's default compression vs the
  * cache's settings) open at once and asked in turn. `--isolated`: a cross-origin isolated page,
- * DuckDB-WASM's `eh` vs threaded `coi` bundle, in memory and on OPFS. Prints a report; not part
- * of `npm run bench`.
+ * DuckDB-WASM's `eh` vs threaded `coi` bundle, in memory and on OPFS. `--hydrated [--before=<dir>]`:
+ * the bench's 100k round, its cache filled by `sync()` from a real edge (see `hydrated`). Prints a
+ * report; not part of `npm run bench`.
  */
 const DIST = join(REPO, '.cache', 'bench-dist')
 const isolated = process.argv.includes('--isolated')
@@ -99,6 +105,10 @@ async function main(): Promise<void> {
   const server = await startServer(DIST, { isolated })
   const profile = await launchProfile()
   try {
+    if (process.argv.includes('--hydrated')) {
+      await hydrated(server, profile.context)
+      return
+    }
     const page = await openPage(profile.context, `${server.origin}/`, 'bench ready')
     console.log(`crossOriginIsolated: ${await call(page, 'profileIsolated')}`)
     const queries = (from: string): ProfileStep[] => [
@@ -190,6 +200,177 @@ async function main(): Promise<void> {
   } finally {
     await profile.dispose()
     await server.close()
+  }
+}
+
+const HYDRATE_PREFIX = 0x2000
+
+/**
+ * The bench's analytics round at 100k, its way: a fresh profile's `sync()` pulls the rows from a
+ * real edge (`createSyncApp` on an in-memory DuckDB warehouse), then, per round and in turns,
+ * `eddy.query` on that instance (the view and the physical table) and its `SELECT 1` round trip,
+ * raw DuckDB-WASM on the same OPFS file once Eddy closed it, Eddy reopened on that file, and raw
+ * DuckDB-WASM in memory (the bench's baseline). `--peers`: the bench's PGlite, Dexie and RxDB loads
+ * of the same rows run in the page after the first hydrate, as in the bench. With `--before=<dir>` (a checkout of an earlier
+ * tree, its `node_modules` linked) the same round runs from that tree's page too, the two pages
+ * taking turns in one Chromium.
+ */
+async function hydrated(
+  server: Awaited<ReturnType<typeof startServer>>,
+  context: Awaited<ReturnType<typeof launchProfile>>['context'],
+): Promise<void> {
+  const n = sizes[0] ?? 100_000
+  const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 3)
+  const reps = 20
+  const peerEach = process.argv.includes('--peer-each')
+  const peers = peerEach || process.argv.includes('--peers')
+  const course = process.argv.includes('--course')
+  const fresh = process.argv.includes('--fresh')
+  const idleS = Number(process.argv.find((a) => a.startsWith('--idle='))?.slice(7) ?? 0)
+  const warehouse = await openDuckDbWarehouse({ schema: demoSchema })
+  await warehouse.migrate()
+  await seedOrders(warehouse, HYDRATE_PREFIX, n)
+  const app = createSyncApp({ schema: demoSchema, warehouse })
+  server.setEdge((req) => app.fetch(req))
+  const sides: Array<{ label: string; page: Page; close?: () => Promise<void> }> = [
+    { label: 'this tree', page: await openPage(context, `${server.origin}/`, 'bench ready') },
+  ]
+  const before = process.argv.find((a) => a.startsWith('--before='))?.slice('--before='.length)
+  if (before !== undefined) {
+    const { build } = await import('vite')
+    const dist = join(before, '.cache', 'bench-dist')
+    process.env.EDDY_BENCH_OUT = dist
+    await build({ configFile: join(before, 'bench', 'vite.config.ts'), logLevel: 'error' })
+    const other = await startServer(dist)
+    other.setEdge((req) => app.fetch(req))
+    sides.unshift({
+      label: 'before',
+      page: await openPage(context, `${other.origin}/`, 'bench ready'),
+      close: () => other.close(),
+    })
+  }
+  const physicalSql = GROUP_BY_SQL.replace('FROM orders', 'FROM _eddy_orders')
+  type Figures = Record<string, number[]>
+  const all = new Map<string, Figures>(sides.map((s) => [s.label, {}]))
+  const add = (f: Figures, k: string, xs: readonly number[]) => {
+    f[k] = [...(f[k] ?? []), ...xs]
+  }
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? sides : [...sides].reverse()
+      for (const side of order) {
+        const f = must(all.get(side.label), side.label)
+        const p = side.page
+        const name = `prof-hyd-${Date.now().toString(36)}-${round}`
+        await call(p, 'eddyOpen', name)
+        const h = await call(p, 'eddyHydrate')
+        if (h.rows !== n) throw new Error(`${side.label}: hydrated ${h.rows} rows, expected ${n}`)
+        if (course) await call(p, 'rawMemoryOpen', HYDRATE_PREFIX, n)
+        if (idleS > 0) await new Promise((ok) => setTimeout(ok, idleS * 1000))
+        if (peers && (round === 0 || course)) {
+          // the bench loads its peers between the hydrate and Eddy's query: their heaps and
+          // background work stay in the page for every later round too (each load its own rows)
+          // `--peer-each`: one peer per round (PGlite, Dexie, RxDB in turn), to see whose load it is
+          const prefix = HYDRATE_PREFIX + 0x100 * (round + 1)
+          const only = peerEach ? ['pglite', 'dexie', 'rxdb'][round % 3] : undefined
+          if (only === undefined || only === 'pglite') await call(p, 'pgliteLoad', prefix, n)
+          if (only === undefined || only === 'dexie') await call(p, 'dexieLoad', prefix, n)
+          if (only === undefined || only === 'rxdb') await call(p, 'rxdbLoad', prefix, n)
+          if (only !== undefined) console.log(`  round ${round}: loaded ${only} only`)
+        }
+        if (course) {
+          // the time course after the bench's steps: Eddy and a raw in-memory DuckDB-WASM take
+          // turns, 5 queries each, so a transient shows as both sides slow at first (the raw one
+          // opened and filled before the peers' loads, as old as Eddy's)
+          const line: string[] = []
+          const eddyFirst = round % 2 === 0
+          for (let slot = 0; slot < 12; slot++) {
+            const m0 = eddyFirst ? [] : await call(p, 'rawMemoryQuery', 5)
+            const e = median(await call(p, 'eddyTimeSql', GROUP_BY_SQL, 5))
+            const m = median(eddyFirst ? await call(p, 'rawMemoryQuery', 5) : m0)
+            line.push(`${e.toFixed(0)}/${m.toFixed(0)}`)
+          }
+          await call(p, 'rawMemoryClose')
+          console.log(
+            `  ${side.label} round ${round} course (eddy/raw memory, 5 each, ${eddyFirst ? 'eddy' : 'raw'} first): ${line.join(' ')}`,
+          )
+        }
+        const r: Figures = {}
+        r.hydrate = [h.ms]
+        r['eddy view'] = await call(p, 'eddyTimeSql', GROUP_BY_SQL, reps)
+        r['eddy physical'] = await call(p, 'eddyTimeSql', physicalSql, reps)
+        r['eddy select 1'] = await call(p, 'eddyRoundTrip', reps)
+        r['eddy view again'] = await call(p, 'eddyTimeSql', GROUP_BY_SQL, reps)
+        await call(p, 'eddyClose')
+        if (fresh) {
+          // a freshly opened file, each query's time in order, after the machine settled
+          const pause = () => new Promise((ok) => setTimeout(ok, 5000))
+          const seq = (xs: readonly number[]) => xs.map((x) => x.toFixed(0)).join(' ')
+          for (const [label, sql] of [
+            ['raw file view', GROUP_BY_SQL],
+            ['raw file physical', physicalSql],
+            ['raw file view', GROUP_BY_SQL],
+          ] as const) {
+            await pause()
+            const got = await call(p, 'profileSql', `opfs://${name}.duckdb`, [{ sql, reps: 40 }])
+            console.log(`  fresh ${label}: ${seq(got[0]?.ms ?? [])}`)
+          }
+          await pause()
+          const pairs: ProfileStep[] = []
+          for (let i = 0; i < 20; i++)
+            pairs.push({ sql: GROUP_BY_SQL, reps: 1 }, { sql: physicalSql, reps: 1 })
+          const alt = await call(p, 'profileSql', `opfs://${name}.duckdb`, pairs)
+          const pick = (sql: string) => alt.filter((x) => x.sql === sql).flatMap((x) => x.ms)
+          console.log(`  fresh alternating view:     ${seq(pick(GROUP_BY_SQL))}`)
+          console.log(`  fresh alternating physical: ${seq(pick(physicalSql))}`)
+          await pause()
+          await call(p, 'eddyOpen', name)
+          console.log(`  fresh eddy view: ${seq(await call(p, 'eddyTimeSql', GROUP_BY_SQL, 40))}`)
+          await call(p, 'eddyClose')
+          await pause()
+          await call(p, 'rawMemoryOpen', HYDRATE_PREFIX, n)
+          console.log(`  fresh raw memory: ${seq(await call(p, 'rawMemoryQuery', 40))}`)
+          await call(p, 'rawMemoryClose')
+        }
+        const file = await call(p, 'profileSql', `opfs://${name}.duckdb`, [
+          { sql: GROUP_BY_SQL, reps },
+          { sql: physicalSql, reps },
+          ...(round === 0
+            ? [
+                { sql: storageSummary('_eddy_orders'), reps: 0 },
+                { sql: rowGroupSizes('_eddy_orders'), reps: 0 },
+                { sql: `EXPLAIN ANALYZE ${GROUP_BY_SQL}`, reps: 0 },
+              ]
+            : []),
+        ])
+        r['raw file view'] = file[0]?.ms ?? []
+        r['raw file physical'] = file[1]?.ms ?? []
+        if (round === 0) {
+          console.log(`  ${side.label}: hydrated file layout ${JSON.stringify(file[3]?.rows)}`)
+          for (const row of file[2]?.rows ?? []) console.log(`    ${JSON.stringify(row)}`)
+          printPlan(file.slice(4))
+        }
+        await call(p, 'eddyOpen', name)
+        r['eddy reopened'] = await call(p, 'eddyTimeSql', GROUP_BY_SQL, reps)
+        await call(p, 'eddyClose')
+        r['raw memory'] = (await call(p, 'rawArrowInsert', HYDRATE_PREFIX, n, 1, reps)).queryMs
+        for (const [k, xs] of Object.entries(r)) add(f, k, xs)
+        console.log(
+          `round ${round} ${side.label}: ${Object.entries(r)
+            .map(([k, xs]) => `${k} ${median(xs).toFixed(1)}`)
+            .join(' | ')}`,
+        )
+      }
+    }
+    for (const [label, f] of all)
+      console.log(
+        `median over ${rounds} rounds, ${label}: ${Object.entries(f)
+          .map(([k, xs]) => `${k} ${median(xs).toFixed(1)}`)
+          .join(' | ')}`,
+      )
+  } finally {
+    for (const s of sides) await s.close?.()
+    await warehouse.close()
   }
 }
 

@@ -136,6 +136,13 @@ export async function eddyPairQuery(
   }
 }
 
+/** `reps` timed runs of `sql` through `eddy.query`, after one untimed warm-up. */
+export async function eddyTimeSql(sql: string, reps: number): Promise<number[]> {
+  const e = live()
+  await e.query(sql)
+  return timeEach(reps, () => e.query(sql))
+}
+
 /** `n` round trips of `eddy.query('SELECT 1')`: the query path without DuckDB's work. */
 export function eddyRoundTrip(n: number): Promise<number[]> {
   const e = live()
@@ -264,6 +271,7 @@ export function rawArrowInsert(
   prefix: number,
   n: number,
   reps: number,
+  queryReps = 5,
 ): Promise<{ insertMs: number[]; queryMs: number[]; answer: GroupAnswer }> {
   const table = arrowOf(orderRows(prefix, n))
   return withRaw(':memory:', async (_db, conn) => {
@@ -276,7 +284,7 @@ export function rawArrowInsert(
     const run = async () =>
       answerOf(arrowToRows((await conn.query(GROUP_BY_SQL)) as unknown as ArrowTableLike))
     const answer = await run()
-    const queryMs = await timeEach(5, run)
+    const queryMs = await timeEach(queryReps, run)
     return { insertMs, queryMs, answer }
   })
 }
@@ -306,6 +314,36 @@ export function rawKeyedLoad(file: string, prefix: number, n: number): Promise<{
       await conn.query('CHECKPOINT')
     })
   })
+}
+
+let rawMemory: { db: AsyncDuckDB; conn: AsyncDuckDBConnection } | undefined
+
+/**
+ * Profiling: a raw in-memory DuckDB-WASM holding `n` orders (as `rawArrowInsert` fills it) that
+ * stays open, so its GROUP BY can take turns with Eddy's in one page (`rawMemoryQuery`).
+ */
+export async function rawMemoryOpen(prefix: number, n: number): Promise<void> {
+  await rawMemoryClose()
+  const db = await startDuckDb(':memory:')
+  const conn = await db.connect()
+  await insertArrow(conn, arrowOf(orderRows(prefix, n)), 'orders')
+  rawMemory = { db, conn }
+}
+
+export async function rawMemoryQuery(reps: number): Promise<number[]> {
+  const raw = rawMemory
+  if (raw === undefined) throw new Error('no raw in-memory DuckDB open')
+  const run = () => raw.conn.query(GROUP_BY_SQL).then((t) => arrowToRows(t as unknown as ArrowTableLike))
+  await run()
+  return timeEach(reps, run)
+}
+
+export async function rawMemoryClose(): Promise<void> {
+  const raw = rawMemory
+  rawMemory = undefined
+  if (raw === undefined) return
+  await raw.conn.close()
+  await raw.db.terminate()
 }
 
 /** Writes the rows into an OPFS DuckDB file for the raw cold-start baseline. */
