@@ -100,9 +100,9 @@ export async function call<K extends Fn>(page: Page, name: K, ...args: Args<K>):
 }
 
 /**
- * The analytics round's timed GROUP BYs: Eddy, PGlite and (with `raw`, an open `rawMemoryOpen`)
- * raw DuckDB-WASM in memory take turns, `slots` times, `per[store]` queries a slot after one
- * untimed warm-up, the order rotating each slot. The first queries after the peers' loads run
+ * The analytics round's timed GROUP BYs: Eddy, PGlite and (when `per.raw` > 0, on the instance
+ * `rawMemoryOpen` filled) raw DuckDB-WASM in memory take turns, `slots` times, `per[store]`
+ * queries a slot after one untimed warm-up, the order rotating each slot. The first queries after the peers' loads run
  * while the page and the browser still finish those loads' deferred work (`bench/query-profile.ts
  * --hydrated --course`: 30–60 ms where the same GROUP BY takes 10–20 ms a second later, for
  * whichever store asks first), so each store gets its share of that rather than one paying alone.

@@ -183,6 +183,8 @@ export async function rxdbLoad(prefix: number, n: number): Promise<void> {
     const res = await analytics.bulkInsert(orderRows(prefix, Math.min(20_000, n - from), from))
     if (res.error.length > 0) throw new Error(`rxdb load: ${res.error.length} errors`)
   }
+  // RxDB finishes a write's follow-up work in its idle queue: part of the (untimed) load, not of
+  // whatever the page times next
   await rx?.requestIdlePromise()
 }
 
