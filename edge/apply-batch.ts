@@ -76,6 +76,30 @@ function seqOrder(mutations: readonly Mutation[]): number[] {
   return order
 }
 
+/**
+ * The mutations of a push its client has not sent before, as indexes in seq order, and the client's
+ * lastSeq after them. A seq at or below the stored lastSeq, or repeated within the push, is a
+ * duplicate: marked so in `results` and never checked (a retried push must not be refused for it).
+ */
+function freshInSeqOrder(
+  mutations: readonly Mutation[],
+  lastSeq: number,
+  results: Array<PushResult | undefined>,
+): { fresh: number[]; high: number } {
+  let high = lastSeq
+  const fresh: number[] = []
+  for (const index of seqOrder(mutations)) {
+    const m = must(mutations[index], 'mutation')
+    if (m.seq <= high) {
+      results[index] = { seq: m.seq, status: 'duplicate' }
+      continue
+    }
+    high = m.seq
+    fresh.push(index)
+  }
+  return { fresh, high }
+}
+
 function rejected(seq: number, error: FieldError): PushResult {
   return { seq, status: 'rejected', error: { code: error.code, message: error.message, field: error.field } }
 }
@@ -406,18 +430,13 @@ export async function applyPushes(tx: WarehouseTx, pushes: readonly CheckedPush[
       continue
     }
     const results: Array<PushResult | undefined> = new Array(mutations.length)
-    let high = lastSeq
+    const { fresh, high } = freshInSeqOrder(mutations, lastSeq, results)
     const prepared: Prepared[] = []
     const aborted = new Set<string>()
     let refused: { readonly refuse: unknown } | undefined
     const checks = checksOf(push)
-    for (const index of seqOrder(mutations)) {
+    for (const index of fresh) {
       const m = must(mutations[index], 'mutation')
-      if (m.seq <= high) {
-        results[index] = { seq: m.seq, status: 'duplicate' }
-        continue
-      }
-      high = m.seq
       const checked = must(checks[index], 'checked mutation')
       if ('refuse' in checked) {
         refused = checked
@@ -733,15 +752,10 @@ async function streamOne(tx: WarehouseTx, push: CheckedPush): Promise<PushRespon
     throw e
   }
   const slice = Math.max(1, Math.min(streamTuning.chunk, 250))
-  let high = lastSeq
+  const { fresh, high } = freshInSeqOrder(mutations, lastSeq, results)
   let sinceBreath = 0
-  for (const index of seqOrder(mutations)) {
+  for (const index of fresh) {
     const m = must(mutations[index], 'mutation')
-    if (m.seq <= high) {
-      results[index] = { seq: m.seq, status: 'duplicate' }
-      continue
-    }
-    high = m.seq
     const checked = prepareOrRefuse(schema, m, index, now, ctx)
     if ('refuse' in checked) return giveUp(checked.refuse)
     if (!('write' in checked)) {
