@@ -12,6 +12,7 @@ import { dropOrphanWrites } from './orphan-writes.ts'
 import { openOutbox } from './outbox.ts'
 import { replayOutbox } from './outbox-replay.ts'
 import {
+  type CacheReset,
   type OpenedCache,
   openPersistentCache,
   type Persistence,
@@ -44,6 +45,8 @@ export interface WorkerOpened {
   status: Status
   seq: number
   persistence: ResolvedPersistence
+  /** This open replaced an unreadable OPFS cache file (`persistence.ts`). */
+  cacheReset: CacheReset | null
 }
 
 // DuckDB starts (its worker, the wasm compile) as soon as this worker loads, before `open` says
@@ -243,6 +246,7 @@ const api = {
       status: engine.status(),
       seq: statusSeq,
       persistence: opened.persistence,
+      cacheReset: opened.reset,
     }
   },
   put: (table: string, row: Row) => withStatus(live().put(table, row)),

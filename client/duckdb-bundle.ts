@@ -9,8 +9,15 @@ import ehWasmUrl from '@duckdb/duckdb-wasm/dist/duckdb-eh.wasm?url'
  * `path` is `:memory:` or an `opfs://` file. OPFS allows one open handle per file: a second opener
  * fails, which the caller must handle (see `client/persistence.ts`). The first start after
  * `prestartDuckDb` takes the instance already under way.
+ *
+ * `reopen` is asked about an error of the open itself (DuckDB has started; its worker and handles
+ * are ended by then): when it resolves true (it has set the file aside), a new instance opens `path`
+ * once more, and a second failure is thrown. A failure to start DuckDB never reaches it.
  */
-export async function startDuckDb(path: string): Promise<AsyncDuckDB> {
+export async function startDuckDb(
+  path: string,
+  reopen?: (error: unknown) => Promise<boolean>,
+): Promise<AsyncDuckDB> {
   const started = prestarted ?? instantiateDuckDb()
   prestarted = undefined
   const db = await started
@@ -19,8 +26,9 @@ export async function startDuckDb(path: string): Promise<AsyncDuckDB> {
     return db
   } catch (e) {
     await db.terminate().catch(() => undefined)
-    throw e
+    if (reopen === undefined || !(await reopen(e))) throw e
   }
+  return startDuckDb(path)
 }
 
 let prestarted: Promise<AsyncDuckDB> | undefined

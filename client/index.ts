@@ -4,7 +4,7 @@ import type { Row, Schema } from '../shared/schema.ts'
 import { installErrorTransfer } from './comlink-errors.ts'
 import type { Stamped, TxOp, WorkerApi } from './db.worker.ts'
 import type { ChangeEvent, Engine, RejectedWrite, Status, SyncReport, TransactionWriter } from './engine.ts'
-import type { Persistence, ResolvedPersistence } from './persistence.ts'
+import type { CacheReset, Persistence, ResolvedPersistence } from './persistence.ts'
 
 /**
  * `eddy/client`: the page side of Eddy. `createEddy()` starts the worker (DuckDB-WASM cache,
@@ -13,6 +13,7 @@ import type { Persistence, ResolvedPersistence } from './persistence.ts'
  */
 export { EddyError, isEddyError } from '../shared/errors.ts'
 export type {
+  CacheReset,
   ChangeEvent,
   Engine,
   Persistence,
@@ -46,6 +47,12 @@ export interface EddyOptions {
 /** The page-side client: the engine's API (DESIGN.md "The client API"), across the worker boundary. */
 export interface Eddy extends Omit<Engine, 'instanceId'> {
   readonly persistence: ResolvedPersistence
+  /**
+   * Not null when this start found the OPFS cache file unreadable (corrupt, truncated, a storage
+   * version this DuckDB-WASM cannot read) and replaced it with an empty one: pending writes are
+   * back from the outbox, and the next sync pulls everything again. docs/reliability.md.
+   */
+  readonly cacheReset: CacheReset | null
   /** Makes the local cache durable now (it is flushed on a debounce anyway). */
   flush(): Promise<void>
 }
@@ -144,6 +151,7 @@ export async function createEddy(opts: EddyOptions): Promise<Eddy> {
   return {
     clientId: opened.clientId,
     persistence: opened.persistence,
+    cacheReset: opened.cacheReset,
     put: (table, row) => settle(open().put(table, row)),
     delete: (table, key) => settle(open().delete(table, key)),
     async transaction(fn) {

@@ -3,6 +3,8 @@ import type { Table } from '../shared/schema.ts'
 import type { LocalCache } from './cache.ts'
 import { copyFromOwner, serveCacheCopies } from './cache-copy.ts'
 import { claimCacheFile } from './cache-file-lock.ts'
+import { isUnreadableCacheFile } from './cache-file-unreadable.ts'
+import { openClientMeta } from './client-meta.ts'
 import { opfsAvailable, startDuckDb } from './duckdb-bundle.ts'
 import { createDuckDbCache, type DuckDbCache } from './duckdb-cache.ts'
 import { openSnapshotStore } from './idb-snapshot.ts'
@@ -24,9 +26,21 @@ import { openSnapshotStore } from './idb-snapshot.ts'
 export type Persistence = 'auto' | 'opfs' | 'idb' | 'memory'
 export type ResolvedPersistence = Exclude<Persistence, 'auto'>
 
+/**
+ * The OPFS cache file could not be read (corrupt, truncated, a WAL that does not replay, a storage
+ * version this DuckDB cannot read) and was replaced by an empty one at open: the pull cursor was
+ * forgotten, so the next sync pulls everything again, and pending writes came back from the outbox.
+ */
+export interface CacheReset {
+  /** DuckDB's error for the file that was removed. */
+  message: string
+}
+
 export interface OpenedCache {
   cache: LocalCache
   persistence: ResolvedPersistence
+  /** Set when this open replaced an unreadable cache file (see `CacheReset`). */
+  reset: CacheReset | null
   /** Runs the flush now (checkpoint or snapshot); resolves once it is durable. */
   flush(): Promise<void>
 }
@@ -56,8 +70,14 @@ export async function openPersistentCache(opts: OpenCacheOptions): Promise<Opene
   /** Another tab's worker owns the file: this one starts from that tab's copy. */
   const secondary = persistence !== 'memory' && release === undefined
   if (release === undefined) persistence = 'memory'
-  const db: AsyncDuckDB = await startDuckDb(
-    persistence === 'opfs' ? `opfs://${opts.name}.duckdb` : ':memory:',
+  let reset: CacheReset | null = null
+  const db: AsyncDuckDB = await (persistence === 'opfs'
+    ? startDuckDb(`opfs://${opts.name}.duckdb`, async (e) => {
+        if (!(await removeUnreadableCacheFile(opts.name, e))) return false
+        reset = { message: e instanceof Error ? e.message : String(e) }
+        return true
+      })
+    : startDuckDb(':memory:')
   ).catch((e: unknown) => {
     release?.()
     throw e
@@ -121,7 +141,51 @@ export async function openPersistentCache(opts: OpenCacheOptions): Promise<Opene
       release?.()
     },
   }
-  return { cache, persistence, flush: () => flusher.now() }
+  return { cache, persistence, reset, flush: () => flusher.now() }
+}
+
+/**
+ * Removes the profile's OPFS cache file and its WAL when `error` (from opening it) says the file is
+ * unreadable; resolves whether it did. They are removed, not renamed aside: nothing in them is lost
+ * (pending writes are in the outbox until the cache durably holds their settled state, everything
+ * else is pulled again), and a kept copy would hold on to quota the fresh hydration needs, with
+ * nothing in Eddy ever reading it. The pull cursor is forgotten first: it describes rows the new
+ * file lacks, and a crash between the two steps must not leave a cursor past an empty file.
+ */
+async function removeUnreadableCacheFile(name: string, error: unknown): Promise<boolean> {
+  if (!isUnreadableCacheFile(error)) return false
+  const message = error instanceof Error ? error.message : String(error)
+  console.warn(`eddy: the cache file opfs://${name}.duckdb is unreadable; starting a fresh one (${message})`)
+  try {
+    await openClientMeta(name).setCursor(undefined)
+    const root = await navigator.storage.getDirectory()
+    // the WAL first: a crash in between leaves the unreadable file, removed again on the next open
+    await removeOpfsFile(root, `${name}.duckdb.wal`)
+    await removeOpfsFile(root, `${name}.duckdb`)
+    return true
+  } catch (e) {
+    console.warn(`eddy: could not remove the unreadable cache file opfs://${name}.duckdb`, e)
+    return false
+  }
+}
+
+/**
+ * Removes one OPFS file (absent is fine). The failed DuckDB's worker was just terminated; the
+ * browser closes its access handles shortly after, and until then removing the file is refused.
+ */
+async function removeOpfsFile(root: FileSystemDirectoryHandle, file: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await root.removeEntry(file)
+      return
+    } catch (e) {
+      const name = (e as { name?: unknown }).name
+      if (name === 'NotFoundError') return
+      if (attempt >= 50 || (name !== 'NoModificationAllowedError' && name !== 'InvalidModificationError'))
+        throw e
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
 }
 
 /** Runs `fn` after `delay` ms of quiet, or `maxDelay` ms after the first request; never two at once. */
