@@ -618,27 +618,33 @@ export async function applyPushes(tx: WarehouseTx, pushes: readonly CheckedPush[
   if (conflicts.length > 0) await tx.addConflicts(conflicts)
 
   // 5. Per push, in order: its answer and its audit event.
-  for (const a of admitted) {
-    const { results } = a
-    const final = new Array<PushResult>(results.length)
-    const counts = { applied: 0, stale: 0, duplicate: 0, conflict: 0, rejected: 0 }
-    for (let i = 0; i < results.length; i++) {
-      const result = must(results[i], 'push result')
-      final[i] = result
-      counts[result.status] += 1
-    }
-    const { push } = a
-    await tx.addEvent({
-      clientId: push.body.clientId,
-      receivedAt: push.receivedAt,
-      mutations: final.length,
-      ...counts,
-      durationMs: Math.round((performance.now() - push.started) * 1000) / 1000,
-      tenant: typeof push.ctx.tenant === 'string' ? push.ctx.tenant : undefined,
-    })
-    outcomes[a.slot] = { response: { lastSeq: a.high, results: final } }
-  }
+  for (const a of admitted) outcomes[a.slot] = { response: await answer(tx, a.push, a.results, a.high) }
   return outcomes
+}
+
+/** A push's answer once every mutation has its result, and its audit event (counts by status). */
+async function answer(
+  tx: WarehouseTx,
+  push: CheckedPush,
+  results: readonly (PushResult | undefined)[],
+  lastSeq: number,
+): Promise<PushResponse> {
+  const final = new Array<PushResult>(results.length)
+  const counts = { applied: 0, stale: 0, duplicate: 0, conflict: 0, rejected: 0 }
+  for (let i = 0; i < results.length; i++) {
+    const result = must(results[i], 'push result')
+    final[i] = result
+    counts[result.status] += 1
+  }
+  await tx.addEvent({
+    clientId: push.body.clientId,
+    receivedAt: push.receivedAt,
+    mutations: final.length,
+    ...counts,
+    durationMs: Math.round((performance.now() - push.started) * 1000) / 1000,
+    tenant: typeof push.ctx.tenant === 'string' ? push.ctx.tenant : undefined,
+  })
+  return { lastSeq, results: final }
 }
 
 /**
@@ -797,20 +803,5 @@ async function streamOne(tx: WarehouseTx, push: CheckedPush): Promise<PushRespon
   // rows checked while the last write was queued went with it; none can be left behind
   if (inBatch > 0) throw new EddyError('internal', 'a streamed push left rows unwritten')
   await tx.setLastSeq(clientId, high, subject)
-  const final = new Array<PushResult>(results.length)
-  const counts = { applied: 0, stale: 0, duplicate: 0, conflict: 0, rejected: 0 }
-  for (let i = 0; i < results.length; i++) {
-    const result = must(results[i], 'push result')
-    final[i] = result
-    counts[result.status] += 1
-  }
-  await tx.addEvent({
-    clientId,
-    receivedAt: push.receivedAt,
-    mutations: final.length,
-    ...counts,
-    durationMs: Math.round((performance.now() - push.started) * 1000) / 1000,
-    tenant: typeof ctx.tenant === 'string' ? ctx.tenant : undefined,
-  })
-  return { lastSeq: high, results: final }
+  return answer(tx, push, results, high)
 }
