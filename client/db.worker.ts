@@ -3,7 +3,7 @@ import { expose, type ProxyMarked } from 'comlink'
 import { EddyError, isEddyError } from '../shared/errors.ts'
 import { defineSchema, type Row, type Schema, type SchemaSpec } from '../shared/schema.ts'
 import type { LocalCache } from './cache.ts'
-import { openClientMeta } from './client-meta.ts'
+import { forgetCursorIfSchemaChanged, openClientMeta } from './client-meta.ts'
 import { installErrorTransfer } from './comlink-errors.ts'
 import { openCursorOwner } from './cursor-owner.ts'
 import { prestartDuckDb } from './duckdb-bundle.ts'
@@ -198,6 +198,10 @@ const api = {
         // the persisted cursor was saved by a memory-cache leader: it runs ahead of this file
         if (opened.persistence !== 'memory' && (await cursorOwner.takeForeign()))
           await openClientMeta(o.name).setCursor(undefined)
+        // and one saved under another schema: a table or column the app added since then has rows
+        // at or below it that this cache never pulled, so the next sync loads every table afresh
+        if (opened.persistence !== 'memory')
+          await forgetCursorIfSchemaChanged(o.name, [...schema.tables.values()])
         // and a pending row the outbox does not hold was never acknowledged: drop it, pull afresh
         // (a memory cache has no cursor of its own: the persisted one describes the owner's file)
         const dropped = await dropOrphanWrites(opened.cache, schema, pending)

@@ -1,5 +1,6 @@
 import { createEddy, type Eddy, type Persistence } from '../../../client/index.ts'
 import { demoSchema } from '../../../demo/schema.ts'
+import { defineSchema } from '../../../shared/schema.ts'
 
 /**
  * The test page: the demo schema's client against `/sync` on the same origin, as `window.eddy`.
@@ -12,11 +13,14 @@ export interface TestPageWindow {
   /** For tests that open more instances in one page. */
   createEddy: typeof createEddy
   demoSchema: typeof demoSchema
+  /** For tests that open a client with another schema. */
+  defineSchema: typeof defineSchema
   eddyError?: { code?: string; message: string }
 }
 const w = window as unknown as TestPageWindow
 w.createEddy = createEddy
 w.demoSchema = demoSchema
+w.defineSchema = defineSchema
 
 const q = new URLSearchParams(location.search)
 createEddy({

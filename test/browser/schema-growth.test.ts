@@ -1,0 +1,94 @@
+import type { Browser } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { TestPageWindow } from '../../test/browser/page/main.ts'
+import { launchBrowser, openPage, startEdge, startServer, type TestEdge, type TestServer } from './harness.ts'
+
+/**
+ * An app whose schema grows between two visits (a table added in a new release) gets the new
+ * table's existing rows: they sit at or below the pull cursor the old version saved, so Eddy
+ * forgets that cursor when the cache's shape changes and the next sync loads afresh. Real
+ * Chromium, OPFS, DuckDB-WASM and edge.
+ */
+let server: TestServer
+let browser: Browser
+let edge: TestEdge
+
+beforeAll(async () => {
+  server = await startServer()
+  browser = await launchBrowser()
+  edge = await startEdge()
+  server.setEdge(edge.fetch)
+})
+afterAll(async () => {
+  await browser?.close()
+  await edge?.close()
+  await server?.close()
+})
+
+describe('a schema that grows between visits', () => {
+  it('pulls the rows of a table added since the cursor was saved, keeping pending writes', async () => {
+    const page = (name: string) => `${server.origin}/test/browser/page/index.html?name=${name}&autoSync=0`
+    // another user's rows, in the warehouse before the app's first visit
+    const writer = await openPage(browser, page(`w${Date.now().toString(36)}`), 'eddy ready')
+    await writer.evaluate(async () => {
+      const { eddy } = window as unknown as TestPageWindow
+      await eddy.put('products', { product_id: 41, name: 'kettle', unit_price: '20.00', units_in_stock: 3 })
+      await eddy.put('orders', {
+        order_id: '00000000-0000-4000-8000-000000000001',
+        customer_id: 7,
+        total_amount: '20.00',
+        status: 'paid',
+      })
+      await eddy.sync()
+    })
+    await writer.close()
+
+    const app = await openPage(browser, page('unused'), 'eddy ready')
+    const out = await app.evaluate(
+      async (name) => {
+        const w = window as unknown as TestPageWindow
+        const open = (spec: Parameters<typeof w.defineSchema>[0]) =>
+          w.createEddy({
+            url: '/sync',
+            schema: w.defineSchema(spec),
+            name,
+            persistence: 'opfs',
+            autoSync: false,
+          })
+        const { orders, products } = w.demoSchema.spec.tables
+        // release 1 knows orders only: its sync saves a cursor past the product
+        const v1 = await open({ tables: { orders } })
+        await v1.sync()
+        const v1Orders = await v1.query('SELECT count(*)::INTEGER AS n FROM orders')
+        await v1.put('orders', {
+          order_id: '00000000-0000-4000-8000-000000000002',
+          customer_id: 8,
+          total_amount: '5.00',
+          status: 'pending',
+        })
+        await v1.close()
+        // release 2 adds products
+        const v2 = await open({ tables: { orders, products } })
+        const pendingAtOpen = v2.status().pending
+        await v2.sync()
+        const result = {
+          v1Orders,
+          pendingAtOpen,
+          products: await v2.query('SELECT product_id, name FROM products'),
+          orders: await v2.query('SELECT order_id, _needs_sync FROM orders ORDER BY order_id'),
+        }
+        await v2.close()
+        return result
+      },
+      `grow${Date.now().toString(36)}`,
+    )
+    expect(out.v1Orders).toEqual([{ n: 1 }])
+    expect(out.pendingAtOpen).toBe(1)
+    expect(out.products).toEqual([{ product_id: 41, name: 'kettle' }])
+    expect(out.orders).toEqual([
+      { order_id: '00000000-0000-4000-8000-000000000001', _needs_sync: false },
+      { order_id: '00000000-0000-4000-8000-000000000002', _needs_sync: false },
+    ])
+    await app.close()
+  })
+})
