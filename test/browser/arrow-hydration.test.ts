@@ -1,9 +1,9 @@
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { demoSchema } from '../../demo/schema.ts'
 import { SEED_SIZES, seedDemo } from '../../edge/seed.ts'
 import type { TestPageWindow } from '../../test/browser/page/main.ts'
-import { launchBrowser, openPage, startEdge, startServer, type TestEdge, type TestServer } from './harness.ts'
+import { withEdgeAndBrowser } from './edge-and-browser.ts'
+import { openPage } from './harness.ts'
 
 /**
  * A first load in Chromium through the Arrow bulk pull: the demo's seeded warehouse (100,000
@@ -11,26 +11,12 @@ import { launchBrowser, openPage, startEdge, startServer, type TestEdge, type Te
  * through `loadArrow`, and later changes arrive through JSON pulls. The hydration time is printed,
  * never asserted.
  */
-let server: TestServer
-let browser: Browser
-let edge: TestEdge
-
-beforeAll(async () => {
-  server = await startServer()
-  browser = await launchBrowser()
-  edge = await startEdge()
-  server.setEdge(edge.fetch)
-})
-afterAll(async () => {
-  await browser?.close()
-  await server?.close()
-  await edge?.close()
-})
+const env = withEdgeAndBrowser()
 
 async function pushAs(clientId: string, seq: number, mutation: Record<string, unknown>): Promise<void> {
   const hlc = `${String(Date.now()).padStart(15, '0')}:00000:${clientId}`
-  const res = await edge.fetch(
-    new Request(`${server.origin}/sync/push`, {
+  const res = await env.edge.fetch(
+    new Request(`${env.server.origin}/sync/push`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ clientId, mutations: [{ seq, hlc, ...mutation }] }),
@@ -41,9 +27,9 @@ async function pushAs(clientId: string, seq: number, mutation: Record<string, un
 
 describe('first load through the Arrow bulk pull in Chromium', () => {
   it('hydrates a seeded warehouse through Arrow, then sees later changes through JSON pulls', async () => {
-    expect(await seedDemo(edge.warehouse, demoSchema)).toBeGreaterThan(0)
+    expect(await seedDemo(env.edge.warehouse, demoSchema)).toBeGreaterThan(0)
     // one seeded order deleted before the first load: the hydration must not bring it
-    const first = await edge.warehouse.pull({
+    const first = await env.edge.warehouse.pull({
       tables: [demoSchema.table('orders')],
       afterVersion: 0n,
       limit: 2,
@@ -52,7 +38,7 @@ describe('first load through the Arrow bulk pull in Chromium', () => {
     await pushAs('other', 1, { table: 'orders', op: 'delete', key: { order_id: gone } })
 
     const pulls: Array<{ arrow: boolean; tables: string }> = []
-    server.setInterceptor((req) => {
+    env.server.setInterceptor((req) => {
       const url = new URL(req.url)
       if (url.pathname === '/sync/pull')
         pulls.push({
@@ -62,8 +48,8 @@ describe('first load through the Arrow bulk pull in Chromium', () => {
       return undefined
     })
     const page = await openPage(
-      browser,
-      `${server.origin}/test/browser/page/index.html?name=arrow${Date.now().toString(36)}&autoSync=0`,
+      env.browser,
+      `${env.server.origin}/test/browser/page/index.html?name=arrow${Date.now().toString(36)}&autoSync=0`,
       'eddy ready',
     )
     const out = await page.evaluate(async () => {

@@ -1,31 +1,16 @@
-import type { Browser } from 'playwright-core'
 import * as v from 'valibot'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { pullResponse } from '../../shared/protocol.ts'
 import type { TestPageWindow } from '../../test/browser/page/main.ts'
-import { launchBrowser, openPage, startEdge, startServer, type TestEdge, type TestServer } from './harness.ts'
+import { withEdgeAndBrowser } from './edge-and-browser.ts'
+import { openPage } from './harness.ts'
 
 /**
  * An OPFS cache file DuckDB-WASM cannot read (here: its bytes overwritten with garbage) does not
  * keep the app from starting: Eddy sets it aside, opens a fresh file, shows the pending writes from
  * the outbox at once and pulls the rest again. Real Chromium, OPFS, DuckDB-WASM and edge.
  */
-let server: TestServer
-let browser: Browser
-let edge: TestEdge
-
-beforeAll(async () => {
-  server = await startServer()
-  browser = await launchBrowser()
-  edge = await startEdge()
-  server.setEdge(edge.fetch)
-})
-afterAll(async () => {
-  server?.setInterceptor(null)
-  await browser?.close()
-  await edge?.close()
-  await server?.close()
-})
+const env = withEdgeAndBrowser()
 
 const uuid = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`
 const order = (id: string) => ({ order_id: id, customer_id: 7, total_amount: '12.50', status: 'paid' })
@@ -33,7 +18,7 @@ const order = (id: string) => ({ order_id: id, customer_id: 7, total_amount: '12
 describe('an unreadable OPFS cache file', () => {
   it('is replaced by a fresh one: pending writes shown at once, synced rows pulled again, each pushed once', async () => {
     const pushed: string[] = []
-    server.setInterceptor(async (req) => {
+    env.server.setInterceptor(async (req) => {
       if (req.url.includes('/sync/push')) {
         const body = (await req.json()) as { mutations: { key: { order_id: string } }[] }
         for (const m of body.mutations) pushed.push(m.key.order_id)
@@ -41,8 +26,8 @@ describe('an unreadable OPFS cache file', () => {
       return undefined
     })
     const name = `reset${Date.now().toString(36)}`
-    const url = `${server.origin}/test/browser/page/index.html?name=${name}&autoSync=0`
-    const context = await browser.newContext()
+    const url = `${env.server.origin}/test/browser/page/index.html?name=${name}&autoSync=0`
+    const context = await env.browser.newContext()
     const first = await openPage(context, url, 'eddy ready')
     await first.evaluate(
       async ({ synced, pending }) => {
@@ -58,7 +43,7 @@ describe('an unreadable OPFS cache file', () => {
 
     // a page of the same origin that runs no Eddy overwrites the file through OPFS
     const vandal = await context.newPage()
-    await vandal.goto(`${server.origin}/no-eddy-here`)
+    await vandal.goto(`${env.server.origin}/no-eddy-here`)
     await vandal.evaluate(async (file) => {
       const root = await navigator.storage.getDirectory()
       const handle = await root.getFileHandle(file)
@@ -106,7 +91,7 @@ describe('an unreadable OPFS cache file', () => {
     ])
     expect(synced.pending).toBe(0)
     expect(pushed.sort()).toEqual([uuid(1), uuid(2)])
-    const res = await edge.fetch(new Request(`${server.origin}/sync/pull?tables=orders`))
+    const res = await env.edge.fetch(new Request(`${env.server.origin}/sync/pull?tables=orders`))
     expect(v.parse(pullResponse, await res.json()).changes).toHaveLength(2)
 
     // the fresh file is a normal cache: it opens again without a reset

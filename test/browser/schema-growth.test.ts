@@ -1,7 +1,7 @@
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { TestPageWindow } from '../../test/browser/page/main.ts'
-import { launchBrowser, openPage, startEdge, startServer, type TestEdge, type TestServer } from './harness.ts'
+import { withEdgeAndBrowser } from './edge-and-browser.ts'
+import { openPage } from './harness.ts'
 
 /**
  * An app whose schema grows between two visits (a table added in a new release) gets the new
@@ -9,27 +9,13 @@ import { launchBrowser, openPage, startEdge, startServer, type TestEdge, type Te
  * forgets that cursor when the cache's shape changes and the next sync loads afresh. Real
  * Chromium, OPFS, DuckDB-WASM and edge.
  */
-let server: TestServer
-let browser: Browser
-let edge: TestEdge
-
-beforeAll(async () => {
-  server = await startServer()
-  browser = await launchBrowser()
-  edge = await startEdge()
-  server.setEdge(edge.fetch)
-})
-afterAll(async () => {
-  await browser?.close()
-  await edge?.close()
-  await server?.close()
-})
+const env = withEdgeAndBrowser()
 
 describe('a schema that grows between visits', () => {
   it('pulls the rows of a table added since the cursor was saved, keeping pending writes', async () => {
-    const page = (name: string) => `${server.origin}/test/browser/page/index.html?name=${name}&autoSync=0`
+    const page = (name: string) => `${env.server.origin}/test/browser/page/index.html?name=${name}&autoSync=0`
     // another user's rows, in the warehouse before the app's first visit
-    const writer = await openPage(browser, page(`w${Date.now().toString(36)}`), 'eddy ready')
+    const writer = await openPage(env.browser, page(`w${Date.now().toString(36)}`), 'eddy ready')
     await writer.evaluate(async () => {
       const { eddy } = window as unknown as TestPageWindow
       await eddy.put('products', { product_id: 41, name: 'kettle', unit_price: '20.00', units_in_stock: 3 })
@@ -43,7 +29,7 @@ describe('a schema that grows between visits', () => {
     })
     await writer.close()
 
-    const app = await openPage(browser, page('unused'), 'eddy ready')
+    const app = await openPage(env.browser, page('unused'), 'eddy ready')
     const out = await app.evaluate(
       async (name) => {
         const w = window as unknown as TestPageWindow
