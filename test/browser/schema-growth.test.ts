@@ -11,27 +11,32 @@ import { openPage } from './harness.ts'
  */
 const env = withEdgeAndBrowser()
 
+const order = (n: number, status: string) => ({
+  order_id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+  customer_id: 6 + n,
+  total_amount: `${5 * n}.00`,
+  status,
+})
+
 describe('a schema that grows between visits', () => {
   it('pulls the rows of a table added since the cursor was saved, keeping pending writes', async () => {
     const page = (name: string) => `${env.server.origin}/test/browser/page/index.html?name=${name}&autoSync=0`
     // another user's rows, in the warehouse before the app's first visit
     const writer = await openPage(env.browser, page(`w${Date.now().toString(36)}`), 'eddy ready')
-    await writer.evaluate(async () => {
-      const { eddy } = window as unknown as TestPageWindow
-      await eddy.put('products', { product_id: 41, name: 'kettle', unit_price: '20.00', units_in_stock: 3 })
-      await eddy.put('orders', {
-        order_id: '00000000-0000-4000-8000-000000000001',
-        customer_id: 7,
-        total_amount: '20.00',
-        status: 'paid',
-      })
-      await eddy.sync()
-    })
+    await writer.evaluate(
+      async (theirs) => {
+        const { eddy } = window as unknown as TestPageWindow
+        await eddy.put('products', { product_id: 41, name: 'kettle', unit_price: '20.00', units_in_stock: 3 })
+        await eddy.put('orders', theirs)
+        await eddy.sync()
+      },
+      order(1, 'paid'),
+    )
     await writer.close()
 
     const app = await openPage(env.browser, page('unused'), 'eddy ready')
     const out = await app.evaluate(
-      async (name) => {
+      async ({ name, mine }) => {
         const w = window as unknown as TestPageWindow
         const open = (spec: Parameters<typeof w.defineSchema>[0]) =>
           w.createEddy({
@@ -46,12 +51,7 @@ describe('a schema that grows between visits', () => {
         const v1 = await open({ tables: { orders } })
         await v1.sync()
         const v1Orders = await v1.query('SELECT count(*)::INTEGER AS n FROM orders')
-        await v1.put('orders', {
-          order_id: '00000000-0000-4000-8000-000000000002',
-          customer_id: 8,
-          total_amount: '5.00',
-          status: 'pending',
-        })
+        await v1.put('orders', mine)
         await v1.close()
         // release 2 adds products
         const v2 = await open({ tables: { orders, products } })
@@ -66,14 +66,14 @@ describe('a schema that grows between visits', () => {
         await v2.close()
         return result
       },
-      `grow${Date.now().toString(36)}`,
+      { name: `grow${Date.now().toString(36)}`, mine: order(2, 'pending') },
     )
     expect(out.v1Orders).toEqual([{ n: 1 }])
     expect(out.pendingAtOpen).toBe(1)
     expect(out.products).toEqual([{ product_id: 41, name: 'kettle' }])
     expect(out.orders).toEqual([
-      { order_id: '00000000-0000-4000-8000-000000000001', _needs_sync: false },
-      { order_id: '00000000-0000-4000-8000-000000000002', _needs_sync: false },
+      { order_id: order(1, 'paid').order_id, _needs_sync: false },
+      { order_id: order(2, 'pending').order_id, _needs_sync: false },
     ])
     await app.close()
   })
