@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { defineConfig } from 'vite'
 
 /**
- * Builds the browser side: the client (`client/index.ts`), its worker (`client/db.worker.ts`) and
+ * Builds the browser side: the client (`client/index.ts`), its worker (`client/worker/db.worker.ts`) and
  * the DuckDB-WASM wasm + worker as `?url` assets, so everything is served by us (nothing from a CDN)
  * and the app works offline. Entries are HTML pages; the demo adds its own page here.
  *

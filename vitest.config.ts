@@ -9,7 +9,14 @@ export default defineConfig({
         // fast, pure Node: shared core, client modules with fake-indexeddb, edge in-process on DuckDB
         test: {
           name: 'unit',
-          include: ['shared/**/*.test.ts', 'client/**/*.test.ts', 'edge/**/*.test.ts'],
+          include: [
+            'shared/**/*.test.ts',
+            'client/**/*.test.ts',
+            'edge/**/*.test.ts',
+            'test/architecture/**/*.test.ts',
+          ],
+          // beside their adapters, but needing a server or workerd: the integration and workerd projects run them
+          exclude: ['**/*.pg.test.ts', '**/*.workerd.test.ts', '**/node_modules/**'],
           environment: 'node',
           // property and contract tests take seconds; on a loaded 2-core machine the 5 s default is too tight
           testTimeout: 30_000,
@@ -19,7 +26,7 @@ export default defineConfig({
         // the edge against real servers: PostgreSQL started by the setup, the Node entry as a process
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'edge/**/*.pg.test.ts'],
           environment: 'node',
           // one PostgreSQL server for the run (Debian's, as the postgres user), or EDDY_PG_URL
           globalSetup: ['test/setup/postgres.ts'],
@@ -31,7 +38,7 @@ export default defineConfig({
         // the Workers entry and the D1 adapter inside workerd (Miniflare)
         test: {
           name: 'workerd',
-          include: ['test/workerd/**/*.test.ts'],
+          include: ['test/workerd/**/*.test.ts', 'edge/**/*.workerd.test.ts'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 120_000,

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import autocannon from 'autocannon'
 import { demoSchema } from '../demo/schema.ts'
-import { openDuckDbWarehouse } from '../edge/duckdb-warehouse.ts'
-import { startNodeServer } from '../edge/node.ts'
-import { openPostgresWarehouse } from '../edge/postgres-warehouse.ts'
-import type { RowWrite, Warehouse } from '../edge/warehouse.ts'
+import { startNodeServer } from '../edge/runtime/node.ts'
+import { openDuckDbWarehouse } from '../edge/warehouse/duckdb/duckdb-warehouse.ts'
+import { openPostgresWarehouse } from '../edge/warehouse/postgres/postgres-warehouse.ts'
+import type { RowWrite, Warehouse } from '../edge/warehouse/warehouse.ts'
 import { formatHlc } from '../shared/hlc.ts'
 import type { Mutation, PushBody, PushResponse } from '../shared/protocol.ts'
 import { startPostgres } from '../test/setup/postgres.ts'
@@ -20,7 +20,7 @@ import { type Summary, summarize } from './stats.ts'
  * number of fresh rows into the same warehouse adapter (`write` + `writeRows`, the adapter's own
  * staging upsert), interleaved in one run. Then the edge under load: 32 autocannon connections,
  * each a client pushing small batches with its own clientId and rising seqs, against the real
- * `edge/node.ts` entry in a child process (so the load generator does not share the edge's loop).
+ * `demo/server.ts` entry in a child process (so the load generator does not share the edge's loop).
  */
 const REPO = resolve(import.meta.dirname, '..')
 const ORDERS = demoSchema.table('orders')
@@ -160,9 +160,9 @@ async function pushSection(
   return out
 }
 
-/** `npm start`'s entry (edge/node.ts) in a child process on a free port, on the given warehouse. */
+/** `npm start`'s entry (demo/server.ts) in a child process on a free port, on the given warehouse. */
 async function spawnEdge(env: Record<string, string>): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(join(REPO, 'node_modules/.bin/tsx'), ['edge/node.ts'], {
+  const child = spawn(join(REPO, 'node_modules/.bin/tsx'), ['demo/server.ts'], {
     cwd: REPO,
     env: { ...process.env, PORT: '0', EDDY_SEED: 'off', EDDY_JWT_SECRET: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -257,7 +257,7 @@ export async function runEdgeBench(opts: EdgeOptions): Promise<AdapterFigures[]>
     } finally {
       await warehouse.close()
     }
-    log('edge: DuckDB under load (edge/node.ts child, autocannon)')
+    log('edge: DuckDB under load (demo/server.ts child, autocannon)')
     const dir = await mkdtemp(join(tmpdir(), 'eddy-bench-'))
     const edge = await spawnEdge({ EDDY_DUCKDB_PATH: join(dir, 'load.duckdb'), EDDY_PG_URL: '' })
     let load: LoadFigures

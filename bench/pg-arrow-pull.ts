@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { demoSchema } from '../demo/schema.ts'
-import { columnsToArrow, pullColumnPage } from '../edge/arrow-pull.ts'
-import { openPostgresWarehouse } from '../edge/postgres-warehouse.ts'
-import type { Warehouse } from '../edge/warehouse.ts'
+import { columnsToArrow, pullColumnPage } from '../edge/pull/arrow-pull.ts'
+import { openPostgresWarehouse } from '../edge/warehouse/postgres/postgres-warehouse.ts'
+import type { Warehouse } from '../edge/warehouse/warehouse.ts'
 import { startPostgres } from '../test/setup/postgres.ts'
 import { seedOrders } from './seed-orders.ts'
 

@@ -217,7 +217,7 @@ function edgeReport(adapters: readonly AdapterFigures[], json: Record<string, nu
   )
   out.push(
     table(
-      'Edge under load: 32 autocannon connections, each a client pushing 10-row batches (edge/node.ts child process)',
+      'Edge under load: 32 autocannon connections, each a client pushing 10-row batches (demo/server.ts child process)',
       ['adapter', 'req/s', 'rows/s', 'p50 ms', 'p90 ms', 'p99 ms', 'requests', 'errors + non-2xx'],
       adapters.map((a) => [
         a.adapter,

@@ -1,5 +1,5 @@
 import { demoSchema } from '../demo/schema.ts'
-import type { Warehouse } from '../edge/warehouse.ts'
+import type { Warehouse } from '../edge/warehouse/warehouse.ts'
 import { formatHlc } from '../shared/hlc.ts'
 import { orderRows } from './data.ts'
 

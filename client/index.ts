@@ -1,10 +1,11 @@
 import { proxy, type Remote, wrap } from 'comlink'
 import { EddyError } from '../shared/errors.ts'
 import type { Row, Schema } from '../shared/schema.ts'
-import { installErrorTransfer } from './comlink-errors.ts'
-import type { Stamped, TxOp, WorkerApi } from './db.worker.ts'
-import type { ChangeEvent, Engine, RejectedWrite, Status, SyncReport, TransactionWriter } from './engine.ts'
-import type { CacheReset, Persistence, ResolvedPersistence } from './persistence.ts'
+import type { CacheReset, Persistence, ResolvedPersistence } from './cache/persistence.ts'
+import type { Engine } from './engine/engine.ts'
+import type { ChangeEvent, RejectedWrite, Status, SyncReport, TransactionWriter } from './types.ts'
+import { installErrorTransfer } from './worker/comlink-errors.ts'
+import type { Stamped, TxOp, WorkerApi } from './worker/db.worker.ts'
 
 /**
  * `eddy/client`: the page side of Eddy. `createEddy()` starts the worker (DuckDB-WASM cache,
@@ -59,7 +60,10 @@ export interface Eddy extends Omit<Engine, 'instanceId'> {
 
 export async function createEddy(opts: EddyOptions): Promise<Eddy> {
   installErrorTransfer()
-  const worker = new Worker(new URL('./db.worker.ts', import.meta.url), { type: 'module', name: 'eddy' })
+  const worker = new Worker(new URL('./worker/db.worker.ts', import.meta.url), {
+    type: 'module',
+    name: 'eddy',
+  })
   const remote: Remote<WorkerApi> = wrap<WorkerApi>(worker)
   const statusListeners = new Set<(s: Status) => void>()
   const changeListeners = new Set<(e: ChangeEvent) => void>()

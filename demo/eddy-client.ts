@@ -1,4 +1,4 @@
-import type { ChangeEvent, RejectedWrite, Status, SyncReport } from '../client/engine.ts'
+import type { ChangeEvent, RejectedWrite, Status, SyncReport } from '../client/types.ts'
 import type { Row } from '../shared/schema.ts'
 
 export type { ChangeEvent, RejectedWrite, Status, SyncReport }

@@ -45,6 +45,8 @@ export const mutation = v.strictObject({
   tx: v.optional(name),
 })
 export type Mutation = v.InferOutput<typeof mutation>
+/** A mutation before the client's outbox gives it its seq. */
+export type NewMutation = Omit<Mutation, 'seq'>
 
 export const pushBody = v.strictObject({
   clientId,

@@ -1,5 +1,5 @@
-import { startDuckDb } from '../../client/duckdb-bundle.ts'
-import { createDuckDbCache } from '../../client/duckdb-cache.ts'
+import { startDuckDb } from '../../client/cache/duckdb-bundle.ts'
+import { createDuckDbCache } from '../../client/cache/duckdb-cache.ts'
 import { demoSchema } from '../../demo/schema.ts'
 
 /**

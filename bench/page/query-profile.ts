@@ -2,8 +2,8 @@ import { AsyncDuckDB, DuckDBAccessMode, VoidLogger } from '@duckdb/duckdb-wasm'
 import coiPthreadUrl from '@duckdb/duckdb-wasm/dist/duckdb-browser-coi.pthread.worker.js?url'
 import coiWorkerUrl from '@duckdb/duckdb-wasm/dist/duckdb-browser-coi.worker.js?url'
 import coiWasmUrl from '@duckdb/duckdb-wasm/dist/duckdb-coi.wasm?url'
-import { type ArrowTableLike, arrowToRows } from '../../client/arrow-rows.ts'
-import { startDuckDb } from '../../client/duckdb-bundle.ts'
+import { startDuckDb } from '../../client/cache/duckdb-bundle.ts'
+import { type ArrowTableLike, arrowToRows } from '../../shared/arrow-rows.ts'
 import { timeEach } from './timing.ts'
 
 /**

@@ -1,7 +1,7 @@
 import { demoSchema } from '../../demo/schema.ts'
 import { canonicalKey } from '../../shared/digest.ts'
 import type { Row } from '../../shared/schema.ts'
-import type { LocalCache } from '../cache.ts'
+import type { LocalCache } from '../cache/cache.ts'
 
 /**
  * What the engine relies on from a `LocalCache`, as checks any implementation can run: the Map-based

@@ -1,14 +1,14 @@
 import { tableFromIPC } from 'apache-arrow'
+import { type ArrowTableLike, arrowToRows } from '../../shared/arrow-rows.ts'
 import { canonicalKey } from '../../shared/digest.ts'
 import { EddyError } from '../../shared/errors.ts'
 import type { Change } from '../../shared/protocol.ts'
 import type { Row, Table } from '../../shared/schema.ts'
-import { type ArrowTableLike, arrowToRows } from '../arrow-rows.ts'
-import type { CachedRow, LocalCache, LocalWrite } from '../cache.ts'
+import type { CachedRow, LocalCache, LocalWrite } from '../cache/cache.ts'
 
 /**
  * A Map-based `LocalCache` for fast Node unit tests of the engine ONLY. The real cache is
- * DuckDB-WASM (`client/duckdb-cache.ts`). Its `query` understands just enough SQL for tests:
+ * DuckDB-WASM (`client/cache/duckdb-cache.ts`). Its `query` understands just enough SQL for tests:
  *   SELECT * | count(*) AS n | col, ... FROM table [WHERE col = ? [AND ...] | WHERE _needs_sync] [ORDER BY col [DESC]]
  * and returns live rows (tombstones hidden) with `_hlc` and `_needs_sync` beside the columns.
  */

@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as v from 'valibot'
-import { openDuckDbWarehouse } from '../../edge/duckdb-warehouse.ts'
-import { type NodeServer, startNodeServer } from '../../edge/node.ts'
-import { demoSeedRows, seedDemo } from '../../edge/seed.ts'
-import type { Warehouse } from '../../edge/warehouse.ts'
+import { type NodeServer, startNodeServer } from '../../edge/runtime/node.ts'
+import { openDuckDbWarehouse } from '../../edge/warehouse/duckdb/duckdb-warehouse.ts'
+import type { Warehouse } from '../../edge/warehouse/warehouse.ts'
 import { formatHlc } from '../../shared/hlc.ts'
 import { DEFAULT_LIMITS, type Mutation, type PushBody, pushResponse } from '../../shared/protocol.ts'
 import { demoSchema } from '../schema.ts'
+import { demoSeedRows, seedDemo } from '../seed.ts'
 
 /**
  * Node-only helpers for the demo's Chromium test and the screenshot script: build the demo with its

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { demoSchema } from '../../demo/schema.ts'
-import { SEED_SIZES, seedDemo } from '../../edge/seed.ts'
-import type { TestPageWindow } from '../../test/browser/page/main.ts'
+import { SEED_SIZES, seedDemo } from '../../demo/seed.ts'
 import { withEdgeAndBrowser } from './edge-and-browser.ts'
 import { openPage } from './harness.ts'
+import type { TestPageWindow } from './page/main.ts'
 
 /**
  * A first load in Chromium through the Arrow bulk pull: the demo's seeded warehouse (100,000

@@ -1,9 +1,9 @@
 import * as v from 'valibot'
 import { describe, expect, it } from 'vitest'
 import { pullResponse } from '../../shared/protocol.ts'
-import type { TestPageWindow } from '../../test/browser/page/main.ts'
 import { withEdgeAndBrowser } from './edge-and-browser.ts'
 import { openPage } from './harness.ts'
+import type { TestPageWindow } from './page/main.ts'
 
 /**
  * An OPFS cache file DuckDB-WASM cannot read (here: its bytes overwritten with garbage) does not

@@ -11,7 +11,7 @@ import {
   waitForTestId,
 } from '../../demo/harness/chromium.ts'
 import { buildDemo, type DemoServer, SMALL_SEED, serveDemo } from '../../demo/harness/serve-demo.ts'
-import { SEED_SIZES } from '../../edge/seed.ts'
+import { SEED_SIZES } from '../../demo/seed.ts'
 import { must } from '../../shared/errors.ts'
 import { conflictsResponse, pullResponse } from '../../shared/protocol.ts'
 import type { Row } from '../../shared/schema.ts'

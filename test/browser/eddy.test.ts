@@ -4,7 +4,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { demoSchema } from '../../demo/schema.ts'
 import { eventsResponse, pullResponse } from '../../shared/protocol.ts'
 import { defineSchema, type Schema } from '../../shared/schema.ts'
-import type { TestPageWindow } from '../../test/browser/page/main.ts'
 import {
   DROP,
   launchBrowser,
@@ -15,6 +14,7 @@ import {
   type TestEdge,
   type TestServer,
 } from './harness.ts'
+import type { TestPageWindow } from './page/main.ts'
 
 /**
  * `createEddy()` end to end in Chromium: the test page's `window.eddy` (real Worker, DuckDB-WASM on

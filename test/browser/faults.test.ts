@@ -2,15 +2,15 @@ import type { Page } from 'playwright-core'
 import * as v from 'valibot'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { pullResponse } from '../../shared/protocol.ts'
-import type { TestPageWindow } from '../../test/browser/page/main.ts'
 import { launchProfile, openPage, startEdge, startServer, type TestEdge, type TestServer } from './harness.ts'
+import type { TestPageWindow } from './page/main.ts'
 
 /**
  * Storage faults in real Chromium (test/chaos owns this file): a tab killed while a write's outbox
  * commit is blocked. The unacknowledged write is never in the cache (it reaches the cache only
  * after its commit), the cache and the outbox must agree afterwards, and nothing half-written may
  * reach the warehouse. (A full quota is tested in Node, where
- * `client/engine.test.ts` makes the outbox commit throw QuotaExceededError: Chromium's
+ * `client/engine/engine.test.ts` makes the outbox commit throw QuotaExceededError: Chromium's
  * `Storage.overrideQuotaForOrigin` binds only storage opened after it, and not in a profile on disk.)
  */
 let server: TestServer

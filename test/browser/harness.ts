@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os'
 import { extname, join, normalize, resolve } from 'node:path'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { demoSchema } from '../../demo/schema.ts'
-import { createSyncApp } from '../../edge/app.ts'
-import { openDuckDbWarehouse } from '../../edge/duckdb-warehouse.ts'
-import type { Warehouse } from '../../edge/warehouse.ts'
+import { createSyncApp } from '../../edge/http/app.ts'
+import { openDuckDbWarehouse } from '../../edge/warehouse/duckdb/duckdb-warehouse.ts'
+import type { Warehouse } from '../../edge/warehouse/warehouse.ts'
 import type { Schema } from '../../shared/schema.ts'
 
 /**

@@ -1,7 +1,6 @@
 import type { Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { demoSchema } from '../../demo/schema.ts'
-import type { TestPageWindow } from '../../test/browser/page/main.ts'
 import {
   DROP,
   launchProfile,
@@ -11,6 +10,7 @@ import {
   type TestEdge,
   type TestServer,
 } from './harness.ts'
+import type { TestPageWindow } from './page/main.ts'
 
 /**
  * A first load is many Arrow pages, each its own cache transaction, made durable once after the

@@ -3,7 +3,6 @@ import * as v from 'valibot'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { pullResponse } from '../../shared/protocol.ts'
 import type { Row } from '../../shared/schema.ts'
-import type { TestPageWindow } from '../../test/browser/page/main.ts'
 import {
   DROP,
   launchBrowser,
@@ -13,6 +12,7 @@ import {
   type TestEdge,
   type TestServer,
 } from './harness.ts'
+import type { TestPageWindow } from './page/main.ts'
 
 /**
  * What a tab shows while the edge cannot be reached, in Chromium: hybrid writes parked for their

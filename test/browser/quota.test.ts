@@ -3,8 +3,8 @@ import * as v from 'valibot'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { pullResponse } from '../../shared/protocol.ts'
 import type { Row } from '../../shared/schema.ts'
-import type { TestPageWindow } from '../../test/browser/page/main.ts'
 import { launchProfile, openPage, startEdge, startServer, type TestEdge, type TestServer } from './harness.ts'
+import type { TestPageWindow } from './page/main.ts'
 
 /**
  * A full storage quota in real Chromium, on a profile on disk. The origin's quota is lowered with

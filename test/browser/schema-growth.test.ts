@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import type { TestPageWindow } from '../../test/browser/page/main.ts'
 import { withEdgeAndBrowser } from './edge-and-browser.ts'
 import { openPage } from './harness.ts'
+import type { TestPageWindow } from './page/main.ts'
 
 /**
  * An app whose schema grows between two visits (a table added in a new release) gets the new

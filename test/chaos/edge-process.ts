@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 
 /**
- * The real Node entry (`edge/node.ts`, what `npm start` runs) as a child process on a DuckDB file,
+ * The real Node entry (`demo/server.ts`, what `npm start` runs) as a child process on a DuckDB file,
  * on a free loopback port. `kill()` is SIGKILL: no shutdown hook runs, whatever push is in flight
  * dies with the process, and the next start recovers the file from DuckDB's WAL.
  */
@@ -22,7 +22,7 @@ const ROOT = resolve(import.meta.dirname, '../..')
 /** On a DuckDB file (`{ duckdb: path }`) or a PostgreSQL database (`{ postgres: url }`). */
 export function spawnEdge(store: { duckdb: string } | { postgres: string }): Promise<EdgeProcess> {
   // `node --import tsx` rather than the tsx CLI: one process, so a signal reaches the edge itself.
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'edge/node.ts'], {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'demo/server.ts'], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -1,7 +1,7 @@
 import 'fake-indexeddb/auto'
 import { describe, expect, it } from 'vitest'
 import { demoSchema } from '../../demo/schema.ts'
-import { openPostgresWarehouse } from '../../edge/postgres-warehouse.ts'
+import { openPostgresWarehouse } from '../../edge/warehouse/postgres/postgres-warehouse.ts'
 import { chaosSeconds, expectGuarantees, printChaos } from './chaos-report.ts'
 import { runChaos } from './chaos-run.ts'
 import { superviseEdge } from './edge-supervisor.ts'
@@ -65,7 +65,7 @@ describe('chaos on PostgreSQL: a lossy network, and the database crashed mid-bat
         printChaos('postgres', result, `postgres crashes (mid-batch ${midBatch})`)
         expectGuarantees(result)
         // The edge process must outlive every PostgreSQL crash: requests answer 503 while the server
-        // is away, and the pool reconnects on its own (edge/postgres-warehouse.ts retires a pool
+        // is away, and the pool reconnects on its own (edge/warehouse/postgres/postgres-warehouse.ts retires a pool
         // whose connection closed). Any exit is a failure; its log says why.
         console.log(`chaos[postgres] edge process exits: ${edge.crashes.length}`)
         expect(edge.crashes).toEqual([])

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import * as v from 'valibot'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createSyncApp } from '../../edge/app.ts'
+import { createSyncApp } from '../../edge/http/app.ts'
 import { formatHlc } from '../../shared/hlc.ts'
 import { pullResponse, pushBody, resolveBody } from '../../shared/protocol.ts'
 import { MAX_TEXT_LENGTH } from '../../shared/validators.ts'

@@ -1,9 +1,9 @@
 import 'fake-indexeddb/auto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTransport } from '../../client/transport.ts'
-import { createSyncApp } from '../../edge/app.ts'
-import { openDuckDbWarehouse } from '../../edge/duckdb-warehouse.ts'
-import type { Warehouse } from '../../edge/warehouse.ts'
+import { createTransport } from '../../client/sync/transport.ts'
+import { createSyncApp } from '../../edge/http/app.ts'
+import { openDuckDbWarehouse } from '../../edge/warehouse/duckdb/duckdb-warehouse.ts'
+import type { Warehouse } from '../../edge/warehouse/warehouse.ts'
 import { defineSchema } from '../../shared/schema.ts'
 import { jsonInit, now, send, stamp } from './fixtures.ts'
 

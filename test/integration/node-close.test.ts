@@ -1,9 +1,9 @@
 import { connect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { demoSchema } from '../../demo/schema.ts'
-import { openDuckDbWarehouse } from '../../edge/duckdb-warehouse.ts'
-import { startNodeServer } from '../../edge/node.ts'
-import type { Warehouse } from '../../edge/warehouse.ts'
+import { startNodeServer } from '../../edge/runtime/node.ts'
+import { openDuckDbWarehouse } from '../../edge/warehouse/duckdb/duckdb-warehouse.ts'
+import type { Warehouse } from '../../edge/warehouse/warehouse.ts'
 
 /**
  * `NodeServer.close()` must finish even when clients keep connections open: an idle keep-alive

@@ -27,7 +27,7 @@ interface Started {
 async function startEdge(seed: boolean): Promise<Started> {
   const port = await freePort()
   // `node --import tsx` keeps it one process, so a kill reaches the server itself (the tsx CLI forks a child)
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'edge/node.ts'], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'demo/server.ts'], {
     cwd: root,
     env: {
       ...process.env,

@@ -5,7 +5,7 @@ import { type EdgeProcess, spawnEdge } from '../chaos/edge-process.ts'
 import { type ChaosPostgres, startChaosPostgres } from '../chaos/pg-server.ts'
 
 /**
- * The Node edge (`edge/node.ts`, a real process on `EDDY_PG_URL`) while its PostgreSQL server is
+ * The Node edge (`demo/server.ts`, a real process on `EDDY_PG_URL`) while its PostgreSQL server is
  * crashed (`pg_ctl stop -m immediate`) and restarted under a stream of pushes. The server is this
  * test's own, not the integration suite's shared one. The process must stay up through every
  * crash, answer each push with 200 or a JSON 503 `warehouse_unavailable`, reach PostgreSQL again

@@ -9,7 +9,7 @@ import { bucketHashes, bucketOf, canonicalKey } from '../../shared/digest.ts'
 import { bundleWorker, wranglerConfig } from './worker-bundle.ts'
 
 /**
- * The Workers entry (`edge/worker.ts`) bundled as for deployment and run in real workerd with a
+ * The Workers entry (`edge/runtime/worker.ts`) bundled as for deployment and run in real workerd with a
  * local D1, driven over HTTP: every route of PROTOCOL.md and its error answers.
  */
 process.env.WRANGLER_SEND_METRICS = 'false'

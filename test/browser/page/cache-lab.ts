@@ -1,12 +1,12 @@
 import { Float64, Int32, Table, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow'
-import { startDuckDb } from '../../../client/duckdb-bundle.ts'
-import { createDuckDbCache, type DuckDbCache } from '../../../client/duckdb-cache.ts'
-import { openOutbox } from '../../../client/outbox.ts'
-import { openPersistentCache, type Persistence } from '../../../client/persistence.ts'
-import { createSpaceGuard } from '../../../client/storage-space.ts'
+import { startDuckDb } from '../../../client/cache/duckdb-bundle.ts'
+import { createDuckDbCache, type DuckDbCache } from '../../../client/cache/duckdb-cache.ts'
+import { openPersistentCache, type Persistence } from '../../../client/cache/persistence.ts'
+import { openOutbox } from '../../../client/outbox/outbox.ts'
+import { createSpaceGuard } from '../../../client/outbox/storage-space.ts'
 import { CACHE_CONTRACT } from '../../../client/testing/cache-contract.ts'
 import { demoSchema } from '../../../demo/schema.ts'
-import { changesToArrow } from '../../../edge/arrow-pull.ts'
+import { changesToArrow } from '../../../edge/pull/arrow-pull.ts'
 import { defineSchema } from '../../../shared/schema.ts'
 
 /**

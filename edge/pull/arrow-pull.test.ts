@@ -1,0 +1,4 @@
+import { describeArrowPull } from '../testing/arrow-pull-contract.ts'
+import { openDuckDbWarehouse } from '../warehouse/duckdb/duckdb-warehouse.ts'
+
+describeArrowPull('DuckDB', { open: (schema) => openDuckDbWarehouse({ schema }) })
