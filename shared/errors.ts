@@ -67,6 +67,12 @@ export function isErrorCode(s: unknown): s is ErrorCode {
   return typeof s === 'string' && (ERROR_CODES as readonly string[]).includes(s)
 }
 
+/** `e` itself when it is an EddyError; anything else thrown, as an `internal` one that keeps it as its cause. */
+export function toEddyError(e: unknown): EddyError {
+  if (isEddyError(e)) return e
+  return new EddyError('internal', e instanceof Error ? e.message : String(e), { cause: e })
+}
+
 /** Returns `v`, or throws when it is null or undefined: for values the code's own logic guarantees. */
 export function must<T>(v: T | null | undefined, what: string): T {
   if (v === null || v === undefined) throw new EddyError('internal', `${what} is missing`)

@@ -4,6 +4,8 @@ import { canonicalKey } from '../../shared/digest.ts'
 import { EddyError, must } from '../../shared/errors.ts'
 import type { Change } from '../../shared/protocol.ts'
 import type { Column, Row, Table } from '../../shared/schema.ts'
+import { createSerialQueue } from '../../shared/serial-queue.ts'
+import { sqlType } from '../../shared/sql-types.ts'
 import { physicalPage } from './arrow-page.ts'
 import type { CachedRow, LocalCache, LocalWrite } from './cache.ts'
 
@@ -66,29 +68,6 @@ function literal(text: string | null): string {
   return text === null ? 'NULL' : `'${text.replaceAll("'", "''")}'`
 }
 
-function sqlType(c: Column): string {
-  switch (c.type) {
-    case 'integer':
-      return 'INTEGER'
-    case 'bigint':
-      return 'BIGINT'
-    case 'double':
-      return 'DOUBLE'
-    case 'decimal':
-      return `DECIMAL(${c.precision},${c.scale})`
-    case 'text':
-    case 'uuid':
-    case 'json':
-      return 'VARCHAR'
-    case 'boolean':
-      return 'BOOLEAN'
-    case 'date':
-      return 'DATE'
-    case 'timestamp':
-      return 'TIMESTAMP'
-  }
-}
-
 /** A key's values as cast text, in primary-key order. */
 function keyTexts(t: Table, key: Row): Array<string | null> {
   return t.primaryKey.map((k) => valueText(key[k], false, t.columnsByName.get(k)?.type === 'timestamp'))
@@ -103,16 +82,6 @@ function appendTo<K, V>(groups: Map<K, V[]>, key: K, value: V): void {
   const list = groups.get(key)
   if (list === undefined) groups.set(key, [value])
   else list.push(value)
-}
-
-/** A queue: each task starts after the previous one settled. */
-function serial(): <T>(task: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve()
-  return <T>(task: () => Promise<T>): Promise<T> => {
-    const run = tail.then(task, task)
-    tail = run.catch(() => undefined)
-    return run
-  }
 }
 
 /** DuckDB's refusal of a row whose primary key is already stored (raised by the INSERT or its COMMIT). */
@@ -134,7 +103,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
   const threshold = opts.stagingThreshold ?? 256
   const conn: AsyncDuckDBConnection = await db.connect()
   for (const sql of opts.settings ?? CACHE_SETTINGS) await conn.query(sql)
-  const serialQueue = serial()
+  const serialQueue = createSerialQueue()
   const quietMs = opts.localBatchQuietMs ?? 25
   const maxWaitMs = opts.localBatchMaxMs ?? 250
   /**
@@ -210,7 +179,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
     }
   }
 
-  const castCol = (c: Column, src = 's'): string => `CAST(${src}.${ident(c.name)} AS ${sqlType(c)})`
+  const castCol = (c: Column, src = 's'): string => `CAST(${src}.${ident(c.name)} AS ${sqlType(c, 'cache')})`
   const keyMatch = (t: Table, target: string, src = 's'): string =>
     t.primaryKey
       .map((k) => `${target}.${ident(k)} = ${castCol(t.columnsByName.get(k) as Column, src)}`)
@@ -318,7 +287,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
    */
   async function init(tables: readonly Table[]): Promise<void> {
     const signature = JSON.stringify(
-      tables.map((t) => [t.name, t.primaryKey, t.columns.map((c) => [c.name, sqlType(c)])]),
+      tables.map((t) => [t.name, t.primaryKey, t.columns.map((c) => [c.name, sqlType(c, 'cache')])]),
     )
     await queue(async () => {
       if (closed) throw new EddyError('closed', 'the cache is closed')
@@ -334,7 +303,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
         const target = ident(physical(t))
         const have = found.get(physical(t))
         if (have === undefined) {
-          const defs = t.columns.map((c) => `${ident(c.name)} ${sqlType(c)}`)
+          const defs = t.columns.map((c) => `${ident(c.name)} ${sqlType(c, 'cache')}`)
           ddl.push(
             `CREATE TABLE IF NOT EXISTS ${target} (${defs.join(', ')},
               _hlc VARCHAR NOT NULL, _needs_sync BOOLEAN NOT NULL DEFAULT false,
@@ -345,7 +314,7 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
           // a column added to the schema since the cache was created
           for (const c of t.columns) {
             if (!have.includes(c.name))
-              ddl.push(`ALTER TABLE ${target} ADD COLUMN ${ident(c.name)} ${sqlType(c)}`)
+              ddl.push(`ALTER TABLE ${target} ADD COLUMN ${ident(c.name)} ${sqlType(c, 'cache')}`)
           }
         }
         const viewColumns = [...t.columns.map((c) => c.name), ...SYSTEM_COLUMNS]

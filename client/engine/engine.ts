@@ -1,5 +1,5 @@
 import { canonicalKey } from '../../shared/digest.ts'
-import { EddyError, isEddyError } from '../../shared/errors.ts'
+import { EddyError, isEddyError, toEddyError } from '../../shared/errors.ts'
 import { createHlc } from '../../shared/hlc.ts'
 import type { NewMutation, PushResult } from '../../shared/protocol.ts'
 import type { Row, Schema, Table } from '../../shared/schema.ts'
@@ -104,12 +104,6 @@ function isQuotaError(e: unknown): boolean {
     x = o.inner ?? o.cause
   }
   return false
-}
-
-function toEddyError(e: unknown): EddyError {
-  return isEddyError(e)
-    ? e
-    : new EddyError('internal', e instanceof Error ? e.message : String(e), { cause: e })
 }
 
 function browserOnline(): boolean {

@@ -1,5 +1,6 @@
 import { EddyError } from '../../shared/errors.ts'
 import type { NewMutation } from '../../shared/protocol.ts'
+import { createSerialQueue } from '../../shared/serial-queue.ts'
 
 /**
  * Refuses a large write that would not fit in the origin's storage quota, before anything is written.
@@ -81,7 +82,8 @@ export function createSpaceGuard(
 ): SpaceGuard {
   const factor = opts.factor ?? 2
   const minBytes = opts.minBytes ?? 256 * 1024
-  let tail: Promise<unknown> = Promise.resolve()
+  // one probe at a time: two large writes probing at once would each see the other's space as free
+  const queue = createSerialQueue()
   const check = async (muts: readonly NewMutation[]): Promise<void> => {
     if (probe === undefined) return
     const bytes = approxBytes(muts)
@@ -95,10 +97,6 @@ export function createSpaceGuard(
       )
   }
   return {
-    admit(muts) {
-      const run = tail.then(() => check(muts))
-      tail = run.catch(() => undefined)
-      return run
-    },
+    admit: (muts) => queue(() => check(muts)),
   }
 }

@@ -1,5 +1,5 @@
 import { bucketHashes, bucketOf, canonicalKey, DEFAULT_BUCKETS } from '../../shared/digest.ts'
-import { EddyError, isEddyError } from '../../shared/errors.ts'
+import { EddyError, isEddyError, toEddyError } from '../../shared/errors.ts'
 import type { Hlc } from '../../shared/hlc.ts'
 import {
   type Change,
@@ -116,7 +116,7 @@ export interface SyncEngine {
 }
 
 function noteError(status: StatusStore, e: unknown): void {
-  const err = isEddyError(e) ? e : new EddyError('internal', String(e), { cause: e })
+  const err = toEddyError(e)
   status.update({ lastError: { code: err.code, message: err.message } })
 }
 

@@ -13,35 +13,6 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`
 }
 
-/** The SQL type of a column in DuckDB or PostgreSQL. */
-export function sqlType(col: Column, dialect: 'duckdb' | 'postgres'): string {
-  switch (col.type) {
-    case 'integer':
-      return 'INTEGER'
-    case 'bigint':
-      return 'BIGINT'
-    case 'double':
-      return dialect === 'duckdb' ? 'DOUBLE' : 'DOUBLE PRECISION'
-    case 'decimal':
-      return `${dialect === 'duckdb' ? 'DECIMAL' : 'NUMERIC'}(${col.precision},${col.scale})`
-    case 'text':
-      return dialect === 'duckdb' ? 'VARCHAR' : 'TEXT'
-    case 'boolean':
-      return 'BOOLEAN'
-    case 'date':
-      return 'DATE'
-    case 'timestamp':
-      // UTC instants: DuckDB's TIMESTAMP holds them naive in UTC; PostgreSQL's timestamptz is zone-aware.
-      return dialect === 'duckdb' ? 'TIMESTAMP' : 'TIMESTAMPTZ'
-    case 'uuid':
-      return 'UUID'
-    case 'json':
-      // JSON, not JSONB: the text reads back exactly as written (JSONB reorders keys), so reconcile's
-      // value comparisons see an unchanged value as unchanged.
-      return 'JSON'
-  }
-}
-
 /** A canonical value as the text that SQL casts back to the column's type (null stays null). */
 export function encodeValue(col: Column, v: unknown): string | null {
   if (v === null || v === undefined) return null

@@ -4,6 +4,8 @@ import { EddyError, isEddyError } from '../../../shared/errors.ts'
 import type { ConflictRecord, SyncEvent } from '../../../shared/protocol.ts'
 import type { StoredRow } from '../../../shared/reconcile.ts'
 import type { Column, Row, Schema, Table } from '../../../shared/schema.ts'
+import { createSerialQueue } from '../../../shared/serial-queue.ts'
+import { sqlType } from '../../../shared/sql-types.ts'
 import { conflictInTenant } from '../../conflicts/tenant.ts'
 import { clientFromRow, conflictFromRow, pushedByOf, syncEventFromRow } from '../bookkeeping-rows.ts'
 import {
@@ -65,19 +67,6 @@ const JSON_ARRAY_ARGS = 100
 const CONCURRENT_WRITE = 'eddy_concurrent_write'
 
 const q = (ident: string): string => `"${ident}"`
-
-function sqlType(col: Column): string {
-  switch (col.type) {
-    case 'integer':
-    case 'bigint':
-    case 'boolean':
-      return 'INTEGER'
-    case 'double':
-      return 'REAL'
-    default:
-      return 'TEXT'
-  }
-}
 
 /** A column as SELECT reads it: bigint as text so values past 2^53 survive the trip to JS. */
 function readExpr(col: Column, alias = ''): string {
@@ -181,7 +170,7 @@ function planTable(table: Table): TablePlan {
   const create = [
     `CREATE TABLE IF NOT EXISTS ${q(table.name)} (`,
     [
-      ...cols.map((c) => `${q(c.name)} ${sqlType(c)}`),
+      ...cols.map((c) => `${q(c.name)} ${sqlType(c, 'sqlite')}`),
       '_hlc TEXT NOT NULL',
       '_deleted INTEGER NOT NULL DEFAULT 0',
       '_version INTEGER NOT NULL',
@@ -262,16 +251,6 @@ const BOOKKEEPING = [
   // longer the stored one inserts 0 here, the CHECK fails and the batch aborts.
   `CREATE TABLE IF NOT EXISTS _eddy_guard (ok INTEGER NOT NULL CONSTRAINT ${CONCURRENT_WRITE} CHECK (ok = 1))`,
 ]
-
-/** Serialises async operations: each starts after the previous one settled. */
-function createMutex(): <T>(op: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve()
-  return <T>(op: () => Promise<T>): Promise<T> => {
-    const run = tail.then(op, op)
-    tail = run.catch(() => undefined)
-    return run
-  }
-}
 
 /** A read inside a write: a D1 failure is `warehouse_unavailable`, like every other call. */
 async function read<T>(op: () => Promise<T>): Promise<T> {
@@ -443,7 +422,7 @@ export function createD1Warehouse(
   const now = options.now ?? Date.now
   const maxAttempts = options.maxAttempts ?? 8
   const plans = new Map([...schema.tables.values()].map((t) => [t.name, planTable(t)]))
-  const serial = createMutex()
+  const serial = createSerialQueue()
   let closed = false
 
   const guarded = async <T>(op: () => Promise<T>): Promise<T> => {
@@ -490,7 +469,7 @@ export function createD1Warehouse(
       for (const p of plans.values()) {
         for (const c of p.table.columns) {
           if (!have.has(`${p.table.name}.${c.name}`))
-            alters.push(`ALTER TABLE ${q(p.table.name)} ADD COLUMN ${q(c.name)} ${sqlType(c)}`)
+            alters.push(`ALTER TABLE ${q(p.table.name)} ADD COLUMN ${q(c.name)} ${sqlType(c, 'sqlite')}`)
         }
         if (p.merge && !have.has(`${p.table.name}._col_hlcs`))
           alters.push(`ALTER TABLE ${q(p.table.name)} ADD COLUMN _col_hlcs TEXT`)

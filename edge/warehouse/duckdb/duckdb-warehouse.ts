@@ -13,6 +13,8 @@ import { canonicalKey } from '../../../shared/digest.ts'
 import { EddyError, must } from '../../../shared/errors.ts'
 import type { StoredRow } from '../../../shared/reconcile.ts'
 import type { Row, Schema, Table } from '../../../shared/schema.ts'
+import { createSerialQueue } from '../../../shared/serial-queue.ts'
+import { sqlType } from '../../../shared/sql-types.ts'
 import { conflictInTenant } from '../../conflicts/tenant.ts'
 import { clientFromRow, conflictFromRow, pushedByOf, syncEventFromRow } from '../bookkeeping-rows.ts'
 import {
@@ -22,7 +24,6 @@ import {
   quoteIdent,
   selectExpr,
   selectList,
-  sqlType,
   storedRowOf,
 } from '../column-codec.ts'
 import {
@@ -143,19 +144,11 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
   const instance = await DuckDBInstance.create(opts.path ?? ':memory:')
   const writer = await instance.connect()
   await writer.run(`SET dynamic_or_filter_threshold = ${KEY_FILTER_THRESHOLD}`)
-  let queue: Promise<unknown> = Promise.resolve()
   let closed = false
   let stageCounter = 0
 
-  /** Runs `fn` after every earlier exclusive section has finished. */
-  function exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = queue.then(fn, fn)
-    queue = run.then(
-      () => undefined,
-      () => undefined,
-    )
-    return run
-  }
+  /** Every write, prune and close runs alone, after the ones called before it. */
+  const exclusive = createSerialQueue()
 
   async function rows(conn: DuckDBConnection, sql: string, params: DuckDBValue[] = []): Promise<RawRow[]> {
     const reader = await conn.runAndReadAll(sql, params)

@@ -3,6 +3,7 @@ import { canonicalKey } from '../../../shared/digest.ts'
 import { EddyError } from '../../../shared/errors.ts'
 import type { StoredRow } from '../../../shared/reconcile.ts'
 import type { Row, Schema, Table } from '../../../shared/schema.ts'
+import { sqlType } from '../../../shared/sql-types.ts'
 import { conflictInTenant } from '../../conflicts/tenant.ts'
 import { clientFromRow, conflictFromRow, pushedByOf, syncEventFromRow } from '../bookkeeping-rows.ts'
 import {
@@ -12,7 +13,6 @@ import {
   quoteIdent,
   selectExpr,
   selectList,
-  sqlType,
   storedRowOf,
 } from '../column-codec.ts'
 import type {
