@@ -8,14 +8,9 @@ import type { StoredRow } from '../../shared/reconcile.ts'
 import { defineSchema, type Row } from '../../shared/schema.ts'
 import { openDuckDbWarehouse } from '../warehouse/duckdb/duckdb-warehouse.ts'
 import type { Warehouse, WarehouseTx } from '../warehouse/warehouse.ts'
-import {
-  applyBatch,
-  applyPushes,
-  checkPush,
-  type PushContext,
-  type PushOutcome,
-  streamTuning,
-} from './apply-batch.ts'
+import { applyBatch } from './apply-batch.ts'
+import { applyPushes, type PushOutcome } from './apply-pushes.ts'
+import { checkPush, type PushContext } from './check-push.ts'
 
 /** The demo's tables (lww, merge, manual with returns-data) and one scoped by tenant. */
 const schema = defineSchema({
@@ -287,8 +282,7 @@ describe('applyPushes: a group of pushes', () => {
     const all = await open()
     let runs = 0
     // pushes of more than two mutations may be streamed when applied alone (never in a group)
-    const chunk = streamTuning.chunk
-    streamTuning.chunk = 2
+    const streamed = (ctx: PushContext): PushContext => ({ ...ctx, streamChunk: 2 })
     try {
       await fc.assert(
         fc.asyncProperty(
@@ -299,13 +293,13 @@ describe('applyPushes: a group of pushes', () => {
             const pushes = bodiesOf([...history, ...group], ns)
             // the history, one push at a time on both stores (stored rows, owners, lastSeqs)
             for (const { body, ctx } of pushes.slice(0, history.length)) {
-              for (const w of [one, all]) await applyBatch(w, body, ctx).catch(() => undefined)
+              for (const w of [one, all]) await applyBatch(w, body, streamed(ctx)).catch(() => undefined)
             }
             const rest = pushes.slice(history.length)
             const alone: unknown[] = []
             for (const { body, ctx } of rest) {
               alone.push(
-                await applyBatch(one, body, ctx).then(
+                await applyBatch(one, body, streamed(ctx)).then(
                   (response) => settled({ response }),
                   (refused: unknown) => settled({ refused }),
                 ),
@@ -324,7 +318,6 @@ describe('applyPushes: a group of pushes', () => {
         { numRuns: 40 },
       )
     } finally {
-      streamTuning.chunk = chunk
       await duck.close()
       await all.close()
     }
