@@ -140,15 +140,20 @@ function scopeToTenant(table: Table, key: Row, values: Row, tenant: string): Edd
   return undefined
 }
 
+/** An HLC's wall time: its first digits, in ms, before the first colon (`shared/hlc.ts`). */
+const WALL_DIGITS = 15
+const COLON = 0x3a
+const ZERO = 0x30
+
 /**
  * The wall time of a stamp that starts with 15 digits and a colon (the envelope check has already
  * held every stamp to the hlc pattern), or undefined for anything else.
  */
 function wallOf(hlc: string): number | undefined {
-  if (hlc.length < 17 || hlc.charCodeAt(15) !== 58) return undefined
+  if (hlc.length < WALL_DIGITS + 2 || hlc.charCodeAt(WALL_DIGITS) !== COLON) return undefined
   let wall = 0
-  for (let i = 0; i < 15; i++) {
-    const d = hlc.charCodeAt(i) - 48
+  for (let i = 0; i < WALL_DIGITS; i++) {
+    const d = hlc.charCodeAt(i) - ZERO
     if (d < 0 || d > 9) return undefined
     wall = wall * 10 + d
   }
