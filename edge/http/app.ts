@@ -18,7 +18,7 @@ import type { PushTuning } from '../push/check-push.ts'
 import { pushRoute } from '../push/push-route.ts'
 import type { Warehouse } from '../warehouse/warehouse.ts'
 import { type AuthOptions, createVerifier } from './auth.ts'
-import { type Env, requireAdmin, scopeOf, tenantOnly } from './caller.ts'
+import { type AppEnv, requireAdmin, scopeOf, tenantOnly } from './caller.ts'
 import { errorResponse, fail, STATUS } from './errors.ts'
 import { intParam } from './params.ts'
 
@@ -68,7 +68,7 @@ const ROUTES: ReadonlyArray<{ path: RegExp; methods: readonly string[] }> = [
  * on Node and in workerd. Every failure answers `{"error": {"code", "message"}}` with its status;
  * unexpected ones answer 500 `internal` and go to `onError`, never to the caller.
  */
-export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
+export function createSyncApp(opts: SyncAppOptions): Hono<AppEnv> {
   const { schema, warehouse } = opts
   const base = (opts.base ?? '/sync').replace(/\/+$/, '')
   const now = opts.now ?? Date.now
@@ -78,7 +78,7 @@ export function createSyncApp(opts: SyncAppOptions): Hono<Env> {
   const verify = opts.auth === undefined ? undefined : createVerifier(opts.auth)
   const authOn = verify !== undefined
 
-  const app = new Hono<Env>()
+  const app = new Hono<AppEnv>()
 
   app.onError((err, c) => {
     if (isEddyError(err) && STATUS[err.code] !== undefined) return errorResponse(c, err)

@@ -7,7 +7,7 @@
 import type { Context } from 'hono'
 import { DEFAULT_LIMITS, type PullResponse } from '../../shared/protocol.ts'
 import type { Schema } from '../../shared/schema.ts'
-import { type Env, type Route, scopeOf, tenantOnly } from '../http/caller.ts'
+import { type AppEnv, type Route, scopeOf, tenantOnly } from '../http/caller.ts'
 import { fail } from '../http/errors.ts'
 import { intParam, tablesOf } from '../http/params.ts'
 import type { Warehouse } from '../warehouse/warehouse.ts'
@@ -59,7 +59,7 @@ export function pullRoute(schema: Schema, warehouse: Warehouse): Route {
  * The Arrow bulk form of pull (see `arrow-pull.ts`): exactly one table per request, the same
  * cursor rules and tenant scoping as JSON pull, pages of up to `maxArrowPullLimit` rows.
  */
-async function pullArrow(c: Context<Env>, schema: Schema, warehouse: Warehouse): Promise<Response> {
+async function pullArrow(c: Context<AppEnv>, schema: Schema, warehouse: Warehouse): Promise<Response> {
   const names = (c.req.query('tables') ?? '').split(',').map((s) => s.trim())
   const [name] = names
   if (names.length !== 1 || name === undefined || name === '')
