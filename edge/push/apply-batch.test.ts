@@ -272,6 +272,75 @@ async function open(): Promise<Warehouse> {
   return w
 }
 
+/** Three pushes of one fresh order each, from three clients. */
+function threeOrders(ns: number): Array<{ body: PushBody; ctx: PushContext }> {
+  return bodiesOf(
+    ['a', 'b', 'c'].map((client, i) => ({
+      client,
+      subject: undefined,
+      tenant: undefined,
+      writes: [
+        {
+          table: 'orders',
+          k: i,
+          org: 't1',
+          upper: false,
+          op: 'upsert',
+          full: true,
+          v: i,
+          wall: i,
+          step: 1,
+          tx: undefined,
+          bad: undefined,
+        },
+      ],
+    })),
+    ns,
+  )
+}
+
+describe('applyBatch: group commit', () => {
+  /** How many write transactions three pushes take, queued behind a held write lock. */
+  async function transactions(groupCommit: boolean | undefined, ns: number): Promise<number> {
+    const w = await open()
+    let writes = 0
+    const counted: Warehouse = {
+      ...w,
+      write: (fn) => {
+        writes += 1
+        return w.write(fn)
+      },
+    }
+    try {
+      let release = (): void => {}
+      const gate = new Promise<void>((r) => {
+        release = r
+      })
+      const held = w.write(() => gate)
+      const answers = threeOrders(ns).map(({ body, ctx }) =>
+        applyBatch(counted, body, { ...ctx, groupCommit }),
+      )
+      release()
+      await held
+      const results = await Promise.all(answers)
+      expect(results.map((r) => r.results.map((x) => x.status))).toEqual([
+        ['applied'],
+        ['applied'],
+        ['applied'],
+      ])
+      return writes
+    } finally {
+      await w.close()
+    }
+  }
+
+  it('commits the pushes that wait together by default, and each alone when groupCommit is false', async () => {
+    // the first push starts at once; by default the two that queued behind it share one transaction
+    expect(await transactions(undefined, 1)).toBe(2)
+    expect(await transactions(false, 2)).toBe(3)
+  })
+})
+
 describe('applyPushes: a group of pushes', () => {
   it('answers and stores exactly what the same pushes applied one at a time do', async () => {
     // two stores: pushes one at a time on `one`, the same pushes as one group on `all`. The

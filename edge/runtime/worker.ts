@@ -51,7 +51,8 @@ export interface EddyWorker {
 
 type SyncApp = ReturnType<typeof createSyncApp>
 
-function appOptions(opts: WorkerOptions, env: Env): Omit<SyncAppOptions, 'warehouse'> {
+/** The sync app's options in a Worker: the environment's where the options leave them unset. */
+export function appOptions(opts: WorkerOptions, env: Env): Omit<SyncAppOptions, 'warehouse'> {
   const secret = env.EDDY_JWT_SECRET?.trim()
   const origins = (env.EDDY_CORS_ORIGINS ?? '')
     .split(',')
