@@ -58,7 +58,7 @@ export const ARROW_HEADERS = {
 } as const
 
 /** The greatest of some stamps (HLC text sorts in time order), or undefined when none. */
-export function maxHlc(stamps: readonly string[]): string | undefined {
+function maxHlc(stamps: readonly string[]): string | undefined {
   let max: string | undefined
   for (const s of stamps) if (max === undefined || s > max) max = s
   return max
@@ -71,7 +71,7 @@ export function acceptsArrow(accept: string | undefined): boolean {
 }
 
 /** The Arrow type a schema column travels as. */
-export function arrowType(c: Column): DataType {
+function arrowType(c: Column): DataType {
   switch (c.type) {
     case 'integer':
       return new Int32()
@@ -201,7 +201,7 @@ export function columnsMaxHlc(cols: ArrowColumns): string | undefined {
 }
 
 /** Pulled changes (row objects, from `Warehouse.pull`) as columns. */
-export function changesToColumns(table: Table, changes: readonly PulledChange[]): ArrowColumns {
+function changesToColumns(table: Table, changes: readonly PulledChange[]): ArrowColumns {
   const rows: Row[] = changes.map((ch) => ch.row ?? ch.key)
   const values = new Map<string, ArrowCell[]>()
   for (const c of table.columns)

@@ -20,7 +20,7 @@ import {
 } from './check-push.ts'
 
 /** `PushTuning.streamChunk` when unset. */
-export const DEFAULT_STREAM_CHUNK = 1000
+const DEFAULT_STREAM_CHUNK = 1000
 
 /**
  * At most this many mutations are checked between two breaths (`breathe`), so the store's answers
