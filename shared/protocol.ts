@@ -10,8 +10,20 @@ import { HLC_PATTERN } from './hlc.ts'
  */
 export const PROTOCOL_VERSION = 1
 
-/** Limits the edge enforces by default (413 past them). */
-export const DEFAULT_LIMITS = { maxBodyBytes: 1024 * 1024, maxMutations: 1000 } as const
+/**
+ * Limits the edge enforces by default: a push past `maxBodyBytes` or `maxMutations` answers 413; a
+ * pull page holds `pullLimit` changes when the request names no `limit`, and never more than
+ * `maxPullLimit` (the Arrow bulk form: `arrowPullLimit`, `maxArrowPullLimit` rows, as its rows are
+ * far cheaper to encode and load than JSON changes).
+ */
+export const DEFAULT_LIMITS = {
+  maxBodyBytes: 1024 * 1024,
+  maxMutations: 1000,
+  pullLimit: 1000,
+  maxPullLimit: 10_000,
+  arrowPullLimit: 50_000,
+  maxArrowPullLimit: 100_000,
+} as const
 
 export const clientId = v.pipe(
   v.string(),

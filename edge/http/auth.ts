@@ -48,13 +48,16 @@ function callerOf(payload: JWTPayload): Caller {
   }
 }
 
+/** The shortest HS256 secret accepted: a shorter one is guessable offline from any token. */
+const MIN_SECRET_LENGTH = 16
+
 /** Builds the verifier once; a bad configuration throws here, not per request. */
 export function createVerifier(opts: AuthOptions): Verifier {
   const sources = [opts.secret, opts.jwksUrl, opts.jwks].filter((s) => s !== undefined).length
   if (sources !== 1)
     throw new EddyError('invalid_config', 'auth needs exactly one of secret, jwksUrl or jwks')
-  if (opts.secret !== undefined && opts.secret.length < 16)
-    throw new EddyError('invalid_config', 'an HS256 secret must be at least 16 characters')
+  if (opts.secret !== undefined && opts.secret.length < MIN_SECRET_LENGTH)
+    throw new EddyError('invalid_config', `an HS256 secret must be at least ${MIN_SECRET_LENGTH} characters`)
   const verifyOpts = {
     ...(opts.issuer === undefined ? {} : { issuer: opts.issuer }),
     ...(opts.audience === undefined ? {} : { audience: opts.audience }),

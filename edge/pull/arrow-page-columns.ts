@@ -86,12 +86,18 @@ export function fixedColumn(c: Column, capacity: number) {
   }
 }
 
+/** A text column's first byte buffer; it doubles as it fills. */
+const TEXT_BYTES_START = 64 * 1024
+
+/** Cells shorter than this are copied byte by byte rather than through a subarray view. */
+const SHORT_CELL_BYTES = 64
+
 /** One Utf8 column of a page: UTF-8 bytes appended as read (never decoded), offsets and validity. */
 export function textColumn(capacity: number) {
   const offsets = new Int32Array(capacity + 1)
   const valid = new Uint8Array(bitmapBytes(capacity))
   let nullCount = 0
-  let bytes = new Uint8Array(64 * 1024)
+  let bytes = new Uint8Array(TEXT_BYTES_START)
   let size = 0
   const room = (n: number): void => {
     if (size + n <= bytes.length) return
@@ -105,7 +111,7 @@ export function textColumn(capacity: number) {
       valid[i >> 3] = (valid[i >> 3] ?? 0) | (1 << (i & 7))
       room(len)
       // a loop for the usual short cell: a view per cell costs more than copying a few dozen bytes
-      if (len < 64) for (let k = 0; k < len; k++) bytes[size + k] = from[at + k] ?? 0
+      if (len < SHORT_CELL_BYTES) for (let k = 0; k < len; k++) bytes[size + k] = from[at + k] ?? 0
       else bytes.set(from.subarray(at, at + len), size)
       size += len
       offsets[i + 1] = size

@@ -58,15 +58,11 @@ export const ARROW_HEADERS = {
 } as const
 
 /** The greatest of some stamps (HLC text sorts in time order), or undefined when none. */
-export function maxHlc(stamps: readonly string[]): string | undefined {
+function maxHlc(stamps: readonly string[]): string | undefined {
   let max: string | undefined
   for (const s of stamps) if (max === undefined || s > max) max = s
   return max
 }
-
-/** Default and largest page of an Arrow pull, in rows (JSON pages stop at 10,000). */
-export const ARROW_DEFAULT_LIMIT = 50_000
-export const ARROW_MAX_LIMIT = 100_000
 
 /** Whether an `Accept` header asks for the Arrow stream (a media range in the list, any parameters). */
 export function acceptsArrow(accept: string | undefined): boolean {
@@ -75,7 +71,7 @@ export function acceptsArrow(accept: string | undefined): boolean {
 }
 
 /** The Arrow type a schema column travels as. */
-export function arrowType(c: Column): DataType {
+function arrowType(c: Column): DataType {
   switch (c.type) {
     case 'integer':
       return new Int32()
@@ -127,7 +123,7 @@ const NON_ASCII = /[\u0080-\uffff]/
 
 /**
  * One column's buffers, built directly (validity bitmap, values, offsets for text): the generic
- * `vectorFromArray` builders took ~1.3 s for 100,000 rows; this takes a few tens of ms.
+ * `vectorFromArray` builders are far slower, and a page's encoding is on every hydration's path.
  */
 function columnVector(type: DataType, values: readonly ArrowCell[]): Vector {
   const length = values.length
@@ -205,7 +201,7 @@ export function columnsMaxHlc(cols: ArrowColumns): string | undefined {
 }
 
 /** Pulled changes (row objects, from `Warehouse.pull`) as columns. */
-export function changesToColumns(table: Table, changes: readonly PulledChange[]): ArrowColumns {
+function changesToColumns(table: Table, changes: readonly PulledChange[]): ArrowColumns {
   const rows: Row[] = changes.map((ch) => ch.row ?? ch.key)
   const values = new Map<string, ArrowCell[]>()
   for (const c of table.columns)

@@ -6,7 +6,7 @@ import { EddyError } from '../../shared/errors.ts'
  * The tables hash ties a cursor to the set of tables it was issued for, so reusing it with other
  * tables (which would skip their earlier changes) answers `bad_cursor` instead.
  */
-export function tablesHash(tables: readonly string[]): string {
+function tablesHash(tables: readonly string[]): string {
   return fnv1a([...tables].sort().join(',')).toString(36)
 }
 

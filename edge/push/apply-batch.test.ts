@@ -8,14 +8,9 @@ import type { StoredRow } from '../../shared/reconcile.ts'
 import { defineSchema, type Row } from '../../shared/schema.ts'
 import { openDuckDbWarehouse } from '../warehouse/duckdb/duckdb-warehouse.ts'
 import type { Warehouse, WarehouseTx } from '../warehouse/warehouse.ts'
-import {
-  applyBatch,
-  applyPushes,
-  checkPush,
-  type PushContext,
-  type PushOutcome,
-  streamTuning,
-} from './apply-batch.ts'
+import { applyBatch } from './apply-batch.ts'
+import { applyPushes, type PushOutcome } from './apply-pushes.ts'
+import { checkPush, type PushContext } from './check-push.ts'
 
 /** The demo's tables (lww, merge, manual with returns-data) and one scoped by tenant. */
 const schema = defineSchema({
@@ -277,6 +272,75 @@ async function open(): Promise<Warehouse> {
   return w
 }
 
+/** Three pushes of one fresh order each, from three clients. */
+function threeOrders(ns: number): Array<{ body: PushBody; ctx: PushContext }> {
+  return bodiesOf(
+    ['a', 'b', 'c'].map((client, i) => ({
+      client,
+      subject: undefined,
+      tenant: undefined,
+      writes: [
+        {
+          table: 'orders',
+          k: i,
+          org: 't1',
+          upper: false,
+          op: 'upsert',
+          full: true,
+          v: i,
+          wall: i,
+          step: 1,
+          tx: undefined,
+          bad: undefined,
+        },
+      ],
+    })),
+    ns,
+  )
+}
+
+describe('applyBatch: group commit', () => {
+  /** How many write transactions three pushes take, queued behind a held write lock. */
+  async function transactions(groupCommit: boolean | undefined, ns: number): Promise<number> {
+    const w = await open()
+    let writes = 0
+    const counted: Warehouse = {
+      ...w,
+      write: (fn) => {
+        writes += 1
+        return w.write(fn)
+      },
+    }
+    try {
+      let release = (): void => {}
+      const gate = new Promise<void>((r) => {
+        release = r
+      })
+      const held = w.write(() => gate)
+      const answers = threeOrders(ns).map(({ body, ctx }) =>
+        applyBatch(counted, body, { ...ctx, groupCommit }),
+      )
+      release()
+      await held
+      const results = await Promise.all(answers)
+      expect(results.map((r) => r.results.map((x) => x.status))).toEqual([
+        ['applied'],
+        ['applied'],
+        ['applied'],
+      ])
+      return writes
+    } finally {
+      await w.close()
+    }
+  }
+
+  it('commits the pushes that wait together by default, and each alone when groupCommit is false', async () => {
+    // the first push starts at once; by default the two that queued behind it share one transaction
+    expect(await transactions(undefined, 1)).toBe(2)
+    expect(await transactions(false, 2)).toBe(3)
+  })
+})
+
 describe('applyPushes: a group of pushes', () => {
   it('answers and stores exactly what the same pushes applied one at a time do', async () => {
     // two stores: pushes one at a time on `one`, the same pushes as one group on `all`. The
@@ -287,8 +351,7 @@ describe('applyPushes: a group of pushes', () => {
     const all = await open()
     let runs = 0
     // pushes of more than two mutations may be streamed when applied alone (never in a group)
-    const chunk = streamTuning.chunk
-    streamTuning.chunk = 2
+    const streamed = (ctx: PushContext): PushContext => ({ ...ctx, streamChunk: 2 })
     try {
       await fc.assert(
         fc.asyncProperty(
@@ -299,13 +362,13 @@ describe('applyPushes: a group of pushes', () => {
             const pushes = bodiesOf([...history, ...group], ns)
             // the history, one push at a time on both stores (stored rows, owners, lastSeqs)
             for (const { body, ctx } of pushes.slice(0, history.length)) {
-              for (const w of [one, all]) await applyBatch(w, body, ctx).catch(() => undefined)
+              for (const w of [one, all]) await applyBatch(w, body, streamed(ctx)).catch(() => undefined)
             }
             const rest = pushes.slice(history.length)
             const alone: unknown[] = []
             for (const { body, ctx } of rest) {
               alone.push(
-                await applyBatch(one, body, ctx).then(
+                await applyBatch(one, body, streamed(ctx)).then(
                   (response) => settled({ response }),
                   (refused: unknown) => settled({ refused }),
                 ),
@@ -324,7 +387,6 @@ describe('applyPushes: a group of pushes', () => {
         { numRuns: 40 },
       )
     } finally {
-      streamTuning.chunk = chunk
       await duck.close()
       await all.close()
     }

@@ -1,3 +1,8 @@
+/**
+ * edge/runtime: where the sync app runs. Node: `startNodeServer` (this file), the API in-process
+ * beside static files. Cloudflare Workers: `createWorker` (`worker.ts`), the app per isolate on D1
+ * or per request on PostgreSQL.
+ */
 import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'

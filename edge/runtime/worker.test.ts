@@ -3,7 +3,7 @@ import { demoSchema } from '../../demo/schema.ts'
 import { isEddyError } from '../../shared/errors.ts'
 import { openDuckDbWarehouse } from '../warehouse/duckdb/duckdb-warehouse.ts'
 import type { Warehouse } from '../warehouse/warehouse.ts'
-import { mapSocketFailures } from './worker.ts'
+import { appOptions, mapSocketFailures } from './worker.ts'
 
 /**
  * The Workers runtime wraps a PostgreSQL warehouse so workerd's socket failures answer 503. The
@@ -47,5 +47,13 @@ describe('mapSocketFailures', () => {
     const lost = await mapped.health().catch((e: unknown) => e)
     expect(isEddyError(lost, 'warehouse_unavailable')).toBe(true)
     await expect(mapped.events(1)).rejects.toThrow('a bug')
+  })
+})
+
+describe('appOptions', () => {
+  it('turns group commit off: Workers do not let one request finish the push of another', () => {
+    expect(appOptions({ schema: demoSchema }, {}).push?.groupCommit).toBe(false)
+    const push = { groupCommit: true, streamChunk: 5 }
+    expect(appOptions({ schema: demoSchema, push }, {}).push).toEqual({ groupCommit: false, streamChunk: 5 })
   })
 })

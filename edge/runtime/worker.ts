@@ -1,3 +1,4 @@
+/** The Cloudflare Workers runtime (see the comment on `Env` below); Node's is `node.ts`. */
 import type { D1Database, ExecutionContext } from '@cloudflare/workers-types'
 import { EddyError, isEddyError } from '../../shared/errors.ts'
 import type { Schema } from '../../shared/schema.ts'
@@ -26,6 +27,9 @@ import type { Warehouse } from '../warehouse/warehouse.ts'
  * PostgreSQL: Workers do not let one request use a socket another request opened, so every request
  * opens its own connection (closed after the response) and its own app around it; the schema is
  * migrated once per isolate. Commits stay serialised across isolates by the adapter's advisory lock.
+ *
+ * On either, each push commits in a transaction of its own (`push.groupCommit` is always false):
+ * Workers tie every promise to the request that created it, so one request may not commit another's.
  */
 export interface Env {
   readonly DB?: D1Database
@@ -47,7 +51,8 @@ export interface EddyWorker {
 
 type SyncApp = ReturnType<typeof createSyncApp>
 
-function appOptions(opts: WorkerOptions, env: Env): Omit<SyncAppOptions, 'warehouse'> {
+/** The sync app's options in a Worker: the environment's where the options leave them unset. */
+export function appOptions(opts: WorkerOptions, env: Env): Omit<SyncAppOptions, 'warehouse'> {
   const secret = env.EDDY_JWT_SECRET?.trim()
   const origins = (env.EDDY_CORS_ORIGINS ?? '')
     .split(',')
@@ -58,6 +63,8 @@ function appOptions(opts: WorkerOptions, env: Env): Omit<SyncAppOptions, 'wareho
     base: opts.base ?? '/sync',
     auth: opts.auth ?? (secret === undefined || secret === '' ? undefined : { secret }),
     cors: opts.cors ?? (origins.length === 0 ? undefined : { origins }),
+    // a push may not wait for another request's transaction here (see `PushTuning.groupCommit`)
+    push: { ...opts.push, groupCommit: false },
   }
 }
 

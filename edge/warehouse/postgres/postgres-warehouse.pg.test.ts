@@ -7,7 +7,9 @@ import type { Mutation, PushBody } from '../../../shared/protocol.ts'
 import type { StoredRow } from '../../../shared/reconcile.ts'
 import { defineSchema } from '../../../shared/schema.ts'
 import { scratchSchemas } from '../../../test/setup/scratch-schemas.ts'
-import { applyBatch, applyPushes, checkPush, streamTuning } from '../../push/apply-batch.ts'
+import { applyBatch } from '../../push/apply-batch.ts'
+import { applyPushes } from '../../push/apply-pushes.ts'
+import { checkPush } from '../../push/check-push.ts'
 import { describeWarehouse } from '../../testing/warehouse-contract.ts'
 import type { Warehouse } from '../warehouse.ts'
 import { openPostgresWarehouse } from './postgres-warehouse.ts'
@@ -100,8 +102,6 @@ describe('postgres streamed push', () => {
     }
     const streamed = await open('streamed')
     const checked = await open('checked')
-    const chunk = streamTuning.chunk
-    streamTuning.chunk = 3
     try {
       const orders = schema.table('orders')
       const tags = schema.table('tags')
@@ -143,7 +143,7 @@ describe('postgres streamed push', () => {
         // one tag under two spellings of its uuid: the same key once checked, so not streamed
         { clientId: 'q', mutations: [tag(1, 1, false), tag(2, 1, true), tag(3, 2, false), tag(4, 3, false)] },
       ]
-      const ctx = { now }
+      const ctx = { now, streamChunk: 3 }
       for (const w of [streamed, checked]) await applyBatch(w, history, ctx)
       for (const body of pushes) {
         const a = await applyBatch(streamed, body, ctx)
@@ -177,7 +177,6 @@ describe('postgres streamed push', () => {
       expect(mine).toEqual(await snapshot(checked))
       expect((mine as { orders: unknown[] }).orders.length).toBe(7)
     } finally {
-      streamTuning.chunk = chunk
       await streamed.close()
       await checked.close()
     }
