@@ -96,6 +96,12 @@ export interface WarehouseTx {
    */
   writeNewer?(table: Table, rows: readonly RowWrite[]): Promise<boolean[]>
   addConflicts(conflicts: readonly NewConflict[]): Promise<void>
+  /**
+   * Removes a conflict record with this transaction, so a resolution's write and the record's
+   * removal commit together or not at all. False when no record has this id (never had, or removed
+   * already, by this transaction or by one committed before it).
+   */
+  deleteConflict(id: string): Promise<boolean>
   addEvent(event: NewEvent): Promise<void>
 }
 
@@ -195,8 +201,6 @@ export interface Warehouse {
    * Null (a caller without a tenant): shared tables' records pushed by callers without one.
    */
   conflicts(tenant?: string | null): Promise<ConflictRecord[]>
-  /** Removes a conflict record (inside resolution); false when no such id. */
-  deleteConflict(id: string): Promise<boolean>
   /** Throws `warehouse_unavailable` when the store cannot be reached. */
   health(): Promise<void>
   /** Drops audit rows past `keepEvents` or older than `maxAgeMs`, and tombstones older than `maxAgeMs`. */

@@ -268,6 +268,8 @@ class D1Tx implements WarehouseTx {
   private readonly owners = new Map<string, string>()
   /** Rows written earlier in this transaction, so later reads see them. */
   private readonly pending = new Map<string, Map<string, StoredRow>>()
+  /** Conflict records this transaction removes. */
+  private readonly deletedConflicts = new Set<string>()
 
   constructor(
     private readonly db: D1Database,
@@ -388,6 +390,18 @@ class D1Tx implements WarehouseTx {
           .bind(json, detectedAt),
       )
     }
+  }
+
+  async deleteConflict(id: string): Promise<boolean> {
+    if (!/^\d{1,15}$/.test(id) || this.deletedConflicts.has(id)) return false
+    // read now, removed by the batch: the generation guard fails the batch if it was removed meanwhile
+    const found = await read(() =>
+      this.db.prepare('SELECT id FROM _eddy_conflicts WHERE id = ?1').bind(Number(id)).first(),
+    )
+    if (found === null) return false
+    this.deletedConflicts.add(id)
+    this.statements.push(this.db.prepare('DELETE FROM _eddy_conflicts WHERE id = ?1').bind(Number(id)))
+    return true
   }
 
   async addEvent(e: NewEvent): Promise<void> {
@@ -595,14 +609,6 @@ export function createD1Warehouse(
     })
   }
 
-  async function deleteConflict(id: string): Promise<boolean> {
-    if (!/^\d{1,15}$/.test(id)) return false
-    const res = await guarded(() =>
-      db.prepare('DELETE FROM _eddy_conflicts WHERE id = ?1').bind(Number(id)).run(),
-    )
-    return res.meta.changes > 0
-  }
-
   async function highWater(): Promise<bigint> {
     const v = await guarded(() =>
       db.prepare(`SELECT value FROM _eddy_meta WHERE key = 'version'`).first<number>('value'),
@@ -677,7 +683,6 @@ export function createD1Warehouse(
     digestEntries,
     events,
     conflicts,
-    deleteConflict,
     health,
     prune,
     close,

@@ -291,9 +291,9 @@ describe('D1 warehouse in workerd', () => {
       ['things', { id: 2 }, null],
     ])
     const first = list[0]
-    expect(await wh.deleteConflict(String(first?.id))).toBe(true)
-    expect(await wh.deleteConflict(String(first?.id))).toBe(false)
-    expect(await wh.deleteConflict('nope')).toBe(false)
+    expect(await wh.write((tx) => tx.deleteConflict(String(first?.id)))).toBe(true)
+    expect(await wh.write((tx) => tx.deleteConflict(String(first?.id)))).toBe(false)
+    expect(await wh.write((tx) => tx.deleteConflict('nope'))).toBe(false)
     expect((await wh.events(10)).map((e) => e.clientId)).toEqual(['c4', 'c3', 'c2', 'c1', 'c0'])
     await wh.prune({ keepEvents: 3, now: Date.UTC(2026, 0, 1, 1) })
     expect((await wh.events(10)).map((e) => e.clientId)).toEqual(['c4', 'c3', 'c2'])

@@ -483,6 +483,12 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
           )
         }
       },
+      async deleteConflict(id) {
+        const n = Number(id)
+        if (!Number.isSafeInteger(n)) return false
+        const found = await writeSql('DELETE FROM _eddy_conflicts WHERE id = ? RETURNING id', [n])
+        return found.getRows().length > 0
+      },
       async addEvent(e: NewEvent) {
         events.push(e)
       },
@@ -647,18 +653,6 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
           const c = conflictFromRow(r, new Date(Number(r.detected_at)).toISOString())
           return conflictInTenant(schema, c, tenant, pushedByOf(r)) ? [c] : []
         })
-      })
-    },
-    deleteConflict(id) {
-      return exclusive(async () => {
-        const n = Number(id)
-        if (!Number.isSafeInteger(n)) return false
-        try {
-          const found = await rows(writer, 'DELETE FROM _eddy_conflicts WHERE id = ? RETURNING id', [n])
-          return found.length > 0
-        } catch (e) {
-          throw unavailable(e)
-        }
       })
     },
     async health() {

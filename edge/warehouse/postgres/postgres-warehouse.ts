@@ -473,6 +473,11 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
           ],
         )
       },
+      async deleteConflict(id) {
+        if (!/^\d{1,18}$/.test(id)) return false
+        const found = await q(db, 'DELETE FROM _eddy_conflicts WHERE id = $1::bigint RETURNING id', [id])
+        return found.length > 0
+      },
       async addEvent(e: NewEvent) {
         events.push(e)
       },
@@ -656,13 +661,6 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
           const c = conflictFromRow(r, new Date(Number(r.detected_at)).toISOString())
           return conflictInTenant(schema, c, tenant, pushedByOf(r)) ? [c] : []
         })
-      })
-    },
-    deleteConflict(id) {
-      return guard(async () => {
-        if (!/^\d{1,18}$/.test(id)) return false
-        const found = await q(sql, 'DELETE FROM _eddy_conflicts WHERE id = $1::bigint RETURNING id', [id])
-        return found.length > 0
       })
     },
     async health() {
