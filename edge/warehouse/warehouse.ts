@@ -46,26 +46,6 @@ export interface NewEvent {
   readonly tenant?: string | undefined
 }
 
-/** The columns of `_eddy_sync_events`, in the order `eventValues` gives an event's values. */
-export const EVENT_COLUMNS =
-  'client_id, received_at, mutations, applied, stale, duplicate, conflict, rejected, duration_ms, tenant'
-
-/** An event's values in `EVENT_COLUMNS` order, as statement parameters. */
-export function eventValues(e: NewEvent): Array<string | number | null> {
-  return [
-    e.clientId,
-    e.receivedAt,
-    e.mutations,
-    e.applied,
-    e.stale,
-    e.duplicate,
-    e.conflict,
-    e.rejected,
-    e.durationMs,
-    e.tenant ?? null,
-  ]
-}
-
 /** Operations inside one write transaction. */
 export interface WarehouseTx {
   setLastSeq(clientId: string, seq: number, owner: string | undefined): Promise<void>

@@ -7,17 +7,22 @@ import type { Column, Row, Schema, Table } from '../../../shared/schema.ts'
 import { createSerialQueue } from '../../../shared/serial-queue.ts'
 import { sqlType } from '../../../shared/sql-types.ts'
 import { conflictInTenant } from '../../conflicts/tenant.ts'
-import { clientFromRow, conflictFromRow, pushedByOf, syncEventFromRow } from '../bookkeeping-rows.ts'
 import {
+  clientFromRow,
+  conflictFromRow,
   EVENT_COLUMNS,
   eventValues,
-  type NewConflict,
-  type NewEvent,
-  type PulledChange,
-  type PullRequest,
-  type RowWrite,
-  type Warehouse,
-  type WarehouseTx,
+  pushedByOf,
+  syncEventFromRow,
+} from '../bookkeeping-rows.ts'
+import type {
+  NewConflict,
+  NewEvent,
+  PulledChange,
+  PullRequest,
+  RowWrite,
+  Warehouse,
+  WarehouseTx,
 } from '../warehouse.ts'
 
 /**
