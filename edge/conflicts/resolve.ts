@@ -84,9 +84,10 @@ export function resolveRoute(opts: ResolveRouteOptions): Route {
       if (outcome.status !== 'applied') throw new EddyError('internal', 'a resolution must apply')
       const row: StoredRow = outcome.row
       await tx.writeRows(table, [{ key, row, clientId: EDGE_NODE }])
+      // removed with the write, so a resolution is never half done; gone meanwhile: resolved by another call
+      if (!(await tx.deleteConflict(String(record.id)))) throw fail('not_found', `no conflict ${id}`)
       return row
     })
-    await warehouse.deleteConflict(String(record.id))
     return c.json({ resolved: record.id, row: resolved.deleted ? null : resolved.values, hlc: resolved.hlc })
   }
 }

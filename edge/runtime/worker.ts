@@ -3,7 +3,7 @@ import type { D1Database, ExecutionContext } from '@cloudflare/workers-types'
 import { EddyError, isEddyError } from '../../shared/errors.ts'
 import type { Schema } from '../../shared/schema.ts'
 import { createSyncApp, type SyncAppOptions } from '../http/app.ts'
-import { createD1Warehouse } from '../warehouse/d1/d1-warehouse.ts'
+import { openD1Warehouse } from '../warehouse/d1/d1-warehouse.ts'
 import { openPostgresWarehouse } from '../warehouse/postgres/postgres-warehouse.ts'
 import type { Warehouse } from '../warehouse/warehouse.ts'
 
@@ -168,7 +168,7 @@ export function createWorker(opts: WorkerOptions): EddyWorker {
   function d1App(env: Env, db: D1Database): Promise<SyncApp> {
     if (d1 === undefined || d1.db !== db) {
       const app = (async () => {
-        const warehouse = createD1Warehouse(db, opts.schema)
+        const warehouse = openD1Warehouse({ db, schema: opts.schema })
         await warehouse.migrate()
         return createSyncApp({ ...appOptions(opts, env), warehouse })
       })()

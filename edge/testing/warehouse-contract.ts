@@ -7,6 +7,7 @@ import type { Mutation, PushResponse } from '../../shared/protocol.ts'
 import { reconcile, type StoredRow } from '../../shared/reconcile.ts'
 import { defineSchema, type Row, type Schema, type Table } from '../../shared/schema.ts'
 import { validateWrite } from '../../shared/validators.ts'
+import { createSyncApp } from '../http/app.ts'
 import { applyBatch } from '../push/apply-batch.ts'
 import type { NewEvent, PulledChange, RowWrite, Warehouse } from '../warehouse/warehouse.ts'
 
@@ -815,10 +816,82 @@ export function describeWarehouse(name: string, target: ContractTarget): void {
         },
       ])
       const id = String(list[0]?.id)
-      expect(await w.deleteConflict(id)).toBe(true)
-      expect(await w.deleteConflict(id)).toBe(false)
-      expect(await w.deleteConflict('999999999')).toBe(false)
+      // a transaction that removes the record and then fails leaves it listed
+      await expect(
+        w.write(async (tx) => {
+          expect(await tx.deleteConflict(id)).toBe(true)
+          throw new Error('boom')
+        }),
+      ).rejects.toThrow('boom')
+      expect((await w.conflicts()).some((c) => c.key.id === a)).toBe(true)
+      expect(
+        await w.write(async (tx) => [
+          await tx.deleteConflict(id),
+          await tx.deleteConflict(id),
+          await tx.deleteConflict('999999999'),
+          await tx.deleteConflict('nope'),
+          await tx.deleteConflict('1e3'),
+        ]),
+      ).toEqual([true, false, false, false, false])
+      expect(await w.write((tx) => tx.deleteConflict(id))).toBe(false)
       expect((await w.conflicts()).some((c) => c.key.id === a)).toBe(false)
+    })
+
+    it('resolves a conflict and removes its record in one transaction', async () => {
+      const cl = client()
+      const [a = 0] = ids(1)
+      const conflicted = async (): Promise<string> => {
+        await push(w, cl, [
+          {
+            seq: 1,
+            table: 'people',
+            op: 'upsert',
+            key: { id: a },
+            values: { name: 'kept', qty: 1 },
+            hlc: stamp(50, cl),
+          },
+          {
+            seq: 2,
+            table: 'people',
+            op: 'upsert',
+            key: { id: a },
+            values: { name: 'lost' },
+            hlc: stamp(40, cl),
+          },
+        ])
+        return String((await w.conflicts()).find((c) => c.key.id === a)?.id)
+      }
+      const id = await conflicted()
+      const resolve = (store: Warehouse): Promise<Response> =>
+        Promise.resolve(
+          createSyncApp({ schema, warehouse: store, onError: () => {} }).request(
+            `/sync/conflicts/${id}/resolve`,
+            {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ keep: 'incoming' }),
+            },
+          ),
+        )
+      const stored = async (): Promise<unknown> =>
+        (await readAll(w, people, [{ id: a }])).get(canonicalKey(people, { id: a }))?.values
+      // Removing the record fails (as a crash after the resolving write would): the write must not stay
+      // behind. Both ways of removing it fail, the transaction's and the separate call an older edge made.
+      const failing = (e: Error): Warehouse => ({
+        ...w,
+        write: (fn) => w.write((tx) => fn({ ...tx, deleteConflict: () => Promise.reject(e) })),
+        ...({ deleteConflict: () => Promise.reject(e) } as object),
+      })
+      expect((await resolve(failing(new Error('crash')))).status).toBe(500)
+      expect(await stored()).toEqual({ id: a, name: 'kept', qty: 1 })
+      expect((await w.conflicts()).some((c) => String(c.id) === id)).toBe(true)
+      // resolved for real, once: a retry finds no record and writes nothing
+      expect((await resolve(w)).status).toBe(200)
+      expect(await stored()).toEqual({ id: a, name: 'lost', qty: 1 })
+      expect((await w.conflicts()).some((c) => String(c.id) === id)).toBe(false)
+      const mark = (await pullAll(w, [people])).last
+      expect((await resolve(w)).status).toBe(404)
+      expect((await pullAll(w, [people], mark)).changes).toEqual([])
     })
 
     it('writes one audit event per push, newest first', async () => {

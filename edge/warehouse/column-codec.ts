@@ -3,9 +3,10 @@ import type { Column, Row, Table } from '../../shared/schema.ts'
 
 /**
  * How schema columns travel between the wire's canonical values (what `validateWrite` produces) and
- * SQL. Every adapter stages values as text and casts them in SQL, and reads them back through
- * `decodeValue`, so a stored row reads back exactly as the canonical row that was written: the
- * contract suite compares them with plain equality.
+ * SQL, for the three adapters. DuckDB and PostgreSQL stage values as text and cast them in SQL
+ * (`encodeValue`); D1 takes them as cells of one JSON parameter (`encodeJsonValue`). Every adapter
+ * reads them back through `decodeValue`, so a stored row reads back exactly as the canonical row
+ * that was written: the contract suite compares them with plain equality.
  */
 
 /** Quotes an identifier. Identifiers only ever come from the schema (already restricted to [a-z0-9_]). */
@@ -22,8 +23,21 @@ export function encodeValue(col: Column, v: unknown): string | null {
 }
 
 /**
+ * A canonical value as a cell of a JSON parameter, for a store that takes rows as one JSON text and
+ * stores what `json_extract` yields (D1): numbers stay numbers, booleans become 0/1, json its text.
+ */
+export function encodeJsonValue(col: Column, v: unknown): unknown {
+  if (v === null || v === undefined) return null
+  if (typeof v === 'bigint') return v.toString()
+  if (col.type === 'json') return JSON.stringify(v)
+  if (col.type === 'boolean') return v === true ? 1 : 0
+  return v
+}
+
+/**
  * A value read from SQL (native or text) back to its canonical wire form. Timestamps are read as
- * epoch milliseconds (see `selectExpr`).
+ * epoch milliseconds (see `selectExpr`), or as the canonical text a store without a timestamp
+ * type keeps (D1); booleans as SQL booleans, their text, or SQLite's 0/1.
  */
 export function decodeValue(col: Column, raw: unknown): unknown {
   if (raw === null || raw === undefined) return null
@@ -37,9 +51,9 @@ export function decodeValue(col: Column, raw: unknown): unknown {
       return Number.isSafeInteger(n) ? n : s
     }
     case 'boolean':
-      return raw === true || raw === 'true' || raw === 't'
+      return raw === true || raw === 'true' || raw === 't' || raw === 1 || raw === '1'
     case 'timestamp':
-      return new Date(Number(raw)).toISOString()
+      return typeof raw === 'string' && Number.isNaN(Number(raw)) ? raw : new Date(Number(raw)).toISOString()
     case 'json':
       return typeof raw === 'string' ? JSON.parse(raw) : raw
     case 'decimal':

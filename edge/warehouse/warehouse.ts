@@ -46,26 +46,6 @@ export interface NewEvent {
   readonly tenant?: string | undefined
 }
 
-/** The columns of `_eddy_sync_events`, in the order `eventValues` gives an event's values. */
-export const EVENT_COLUMNS =
-  'client_id, received_at, mutations, applied, stale, duplicate, conflict, rejected, duration_ms, tenant'
-
-/** An event's values in `EVENT_COLUMNS` order, as statement parameters. */
-export function eventValues(e: NewEvent): Array<string | number | null> {
-  return [
-    e.clientId,
-    e.receivedAt,
-    e.mutations,
-    e.applied,
-    e.stale,
-    e.duplicate,
-    e.conflict,
-    e.rejected,
-    e.durationMs,
-    e.tenant ?? null,
-  ]
-}
-
 /** Operations inside one write transaction. */
 export interface WarehouseTx {
   setLastSeq(clientId: string, seq: number, owner: string | undefined): Promise<void>
@@ -96,6 +76,12 @@ export interface WarehouseTx {
    */
   writeNewer?(table: Table, rows: readonly RowWrite[]): Promise<boolean[]>
   addConflicts(conflicts: readonly NewConflict[]): Promise<void>
+  /**
+   * Removes a conflict record with this transaction, so a resolution's write and the record's
+   * removal commit together or not at all. False when no record has this id (never had, or removed
+   * already, by this transaction or by one committed before it).
+   */
+  deleteConflict(id: string): Promise<boolean>
   addEvent(event: NewEvent): Promise<void>
 }
 
@@ -195,8 +181,6 @@ export interface Warehouse {
    * Null (a caller without a tenant): shared tables' records pushed by callers without one.
    */
   conflicts(tenant?: string | null): Promise<ConflictRecord[]>
-  /** Removes a conflict record (inside resolution); false when no such id. */
-  deleteConflict(id: string): Promise<boolean>
   /** Throws `warehouse_unavailable` when the store cannot be reached. */
   health(): Promise<void>
   /** Drops audit rows past `keepEvents` or older than `maxAgeMs`, and tombstones older than `maxAgeMs`. */

@@ -52,7 +52,6 @@ export async function openSnapshotWarehouse(schema: Schema): Promise<SnapshotWar
     digestEntries: (table, tenant) => current.digestEntries(table, tenant),
     events: (limit, tenant) => current.events(limit, tenant),
     conflicts: (tenant) => current.conflicts(tenant),
-    deleteConflict: (id) => current.deleteConflict(id),
     health: () => current.health(),
     prune: (opts) => current.prune(opts),
     close: () => current.close(),

@@ -3,7 +3,7 @@ import { afterAll, beforeAll } from 'vitest'
 import { type D1Harness, startD1 } from '../../../test/workerd/miniflare.ts'
 import { describeWarehouse } from '../../testing/warehouse-contract.ts'
 import type { Warehouse } from '../warehouse.ts'
-import { createD1Warehouse } from './d1-warehouse.ts'
+import { openD1Warehouse } from './d1-warehouse.ts'
 
 /**
  * The shared warehouse contract against the D1 adapter on a real D1 inside workerd. Each `open` gets
@@ -25,7 +25,7 @@ describeWarehouse('d1', {
   async open(schema) {
     next += 1
     const db = await h.database(next)
-    const w = createD1Warehouse(db, schema)
+    const w = openD1Warehouse({ db, schema })
     databases.set(w, db)
     return w
   },
@@ -34,7 +34,7 @@ describeWarehouse('d1', {
     if (db === undefined) throw new Error('not opened by this target')
     await previous.close()
     for (const s of sql) await db.prepare(s).run()
-    const w = createD1Warehouse(db, schema)
+    const w = openD1Warehouse({ db, schema })
     databases.set(w, db)
     return w
   },

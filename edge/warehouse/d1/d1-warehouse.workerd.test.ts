@@ -4,7 +4,7 @@ import { isEddyError } from '../../../shared/errors.ts'
 import { defineSchema, type Row, type Table } from '../../../shared/schema.ts'
 import { type D1Harness, startD1 } from '../../../test/workerd/miniflare.ts'
 import type { RowWrite, Warehouse } from '../warehouse.ts'
-import { createD1Warehouse } from './d1-warehouse.ts'
+import { openD1Warehouse } from './d1-warehouse.ts'
 
 /**
  * What is particular to D1 (the shared contract suite covers the Warehouse behaviour itself): the
@@ -72,7 +72,7 @@ afterAll(async () => {
 })
 beforeEach(async () => {
   await h.wipe()
-  wh = createD1Warehouse(h.db, schema)
+  wh = openD1Warehouse({ db: h.db, schema })
   await wh.migrate()
 })
 
@@ -196,7 +196,7 @@ describe('D1 warehouse in workerd', () => {
   it('keeps two isolates from losing each other’s updates (the generation guard)', async () => {
     // Two adapters on one database behave like two isolates: each has its own mutex, so only the
     // guard in the batch stops a read-modify-write from one overwriting the other's.
-    const other = createD1Warehouse(h.db, schema)
+    const other = openD1Warehouse({ db: h.db, schema })
     let runs = 0
     const bump = (w: Warehouse) =>
       w.write(async (tx) => {
@@ -291,9 +291,9 @@ describe('D1 warehouse in workerd', () => {
       ['things', { id: 2 }, null],
     ])
     const first = list[0]
-    expect(await wh.deleteConflict(String(first?.id))).toBe(true)
-    expect(await wh.deleteConflict(String(first?.id))).toBe(false)
-    expect(await wh.deleteConflict('nope')).toBe(false)
+    expect(await wh.write((tx) => tx.deleteConflict(String(first?.id)))).toBe(true)
+    expect(await wh.write((tx) => tx.deleteConflict(String(first?.id)))).toBe(false)
+    expect(await wh.write((tx) => tx.deleteConflict('nope'))).toBe(false)
     expect((await wh.events(10)).map((e) => e.clientId)).toEqual(['c4', 'c3', 'c2', 'c1', 'c0'])
     await wh.prune({ keepEvents: 3, now: Date.UTC(2026, 0, 1, 1) })
     expect((await wh.events(10)).map((e) => e.clientId)).toEqual(['c4', 'c3', 'c2'])
@@ -320,7 +320,7 @@ describe('D1 warehouse in workerd', () => {
         extra: { primaryKey: ['id'], columns: { id: { type: 'integer' } } },
       },
     })
-    const next = createD1Warehouse(h.db, grown)
+    const next = openD1Warehouse({ db: h.db, schema: grown })
     await next.migrate()
     await next.migrate()
     const p = grown.table('pairs')

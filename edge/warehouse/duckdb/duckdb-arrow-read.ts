@@ -9,9 +9,9 @@ import type { ColumnPullRequest, PulledColumns } from '../warehouse.ts'
 /**
  * The DuckDB warehouse's `pullColumns`: one table's changes read chunk by chunk, column by
  * column, straight into the arrays the Arrow pull encodes. Reading row objects
- * (`getRowObjectsJS`) and decoding each value to its wire form cost ~10 µs a row and made the
- * edge's part of a 100,000-row hydration about a second; here SQL already produces each column in
- * its Arrow form (see `ArrowColumns`), so a cell costs one vector read.
+ * (`getRowObjectsJS`) and decoding each value to its wire form dominated a large hydration's edge
+ * time; here SQL already produces each column in its Arrow form (see `ArrowColumns`), so a cell
+ * costs one vector read.
  */
 
 /** The SELECT expression that yields a column's Arrow cell; a tombstone's non-key columns read as null. */

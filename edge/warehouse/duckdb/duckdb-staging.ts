@@ -8,9 +8,8 @@ import { quoteIdent } from '../column-codec.ts'
  * - small sets: the values as parameters of a `VALUES` list;
  * - larger sets: one parameter per column holding the column's values joined by `SEPARATOR`,
  *   split back in SQL (`string_split` + `unnest`, the columns zipped in order). A NULL travels as
- *   `NULL_MARK`. One native value per column instead of one per cell (a prepared INSERT of 1,000
- *   rows × 9 columns: 8.2 ms, against 15.7 ms through the appender), and the statement text does
- *   not depend on the row count, so it is prepared once;
+ *   `NULL_MARK`. One native value per column instead of one per cell (about twice as fast as the
+ *   appender), and the statement text does not depend on the row count, so it is prepared once;
  * - otherwise (a value contains `SEPARATOR`, or is exactly `NULL_MARK`, so packing would split or
  *   misread it): the appender, into a fresh temp table.
  *
@@ -21,10 +20,8 @@ const SEPARATOR = '\x1f'
 const NULL_MARK = '\x1e'
 
 /**
- * Up to this many values (rows × columns), rows travel as `VALUES` parameters. Measured against
- * the packed form on this machine (one prepared INSERT of 9 text columns, median of 31): VALUES is
- * faster up to ~10 rows (1 row 0.67 vs 1.00 ms, 10 rows 1.10 vs 1.27), about even at 20 (1.69 vs
- * 1.46) and behind after (50 rows 3.37 vs 1.66 ms).
+ * Up to this many values (rows × columns), rows travel as `VALUES` parameters: for a handful of
+ * rows they beat the packed form (no split in SQL), past a couple of dozen rows they fall behind.
  */
 const MAX_VALUES_CELLS = 128
 
@@ -107,7 +104,7 @@ export async function stageRows(
       kind: 'packed',
       from(cols = all(width)) {
         // unnest in an inner select, nullif outside it: DuckDB evaluates a function wrapped
-        // around unnest row by row (~30× slower at 10,000 rows)
+        // around unnest row by row, far slower on large sets
         const split = cols.map((c) => `unnest(string_split(CAST(? AS VARCHAR), chr(31))) AS ${names[c]}`)
         const nulls = cols.map((c) => `nullif(${names[c]}, chr(30)) AS ${names[c]}`)
         return {
@@ -148,9 +145,8 @@ function tableStaged(conn: DuckDBConnection, name: string, names: readonly strin
 
 /**
  * The staged rows copied into a fresh temp table (a table stays as it is). For statements that
- * read a table faster than the packed form: an `INSERT … ON CONFLICT DO UPDATE` over 10,000 stored
- * keys took ~1.5× as long reading the packed relation as reading a table, and the copy costs less
- * than the difference (see `docs/benchmarks.md`, edge push).
+ * read a table faster than the packed form: an `INSERT … ON CONFLICT DO UPDATE` over many stored
+ * keys is slower reading the packed relation than a table, by more than the copy costs.
  */
 export async function intoTable(
   conn: DuckDBConnection,
