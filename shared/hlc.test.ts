@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isEddyError } from './errors.ts'
-import { checkDrift, createHlc, formatHlc, MAX_COUNTER, parseHlc } from './hlc.ts'
+import { checkDrift, createHlc, formatHlc, hlcWallPrefix, MAX_COUNTER, parseHlc, wallOf } from './hlc.ts'
 
 describe('hlc', () => {
   it('formats exactly as PROTOCOL.md shows', () => {
@@ -109,5 +109,31 @@ describe('hlc', () => {
       }),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('the wall of a stamp', () => {
+  it('reads the wall of any stamp, and nothing from text that is not one', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 10 ** 15 - 1 }),
+        fc.integer({ min: 0, max: MAX_COUNTER }),
+        (wall, counter) => {
+          expect(wallOf(formatHlc({ wall, counter, node: 'n' }))).toBe(wall)
+        },
+      ),
+    )
+    expect(wallOf('12345')).toBeUndefined()
+    expect(wallOf('00000000000012a:00000:n')).toBeUndefined()
+    expect(wallOf('0000000000001234:0000:n')).toBeUndefined()
+  })
+
+  it('gives a prefix that every earlier stamp sorts below and no later one', () => {
+    const at = formatHlc({ wall: 1_700_000_000_000, counter: 0, node: 'a' })
+    const before = formatHlc({ wall: 1_699_999_999_999, counter: MAX_COUNTER, node: 'z' })
+    const prefix = hlcWallPrefix(1_700_000_000_000)
+    expect(before < prefix).toBe(true)
+    expect(at < prefix).toBe(false)
+    expect(hlcWallPrefix(-5)).toBe('000000000000000')
   })
 })

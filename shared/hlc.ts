@@ -13,6 +13,10 @@ export interface Stamp {
 export const HLC_PATTERN = /^(\d{15}):([0-9a-z]{5}):([A-Za-z0-9_-]{1,64})$/
 export const MAX_COUNTER = 36 ** 5 - 1
 const MAX_WALL = 10 ** 15 - 1
+/** A stamp's wall time is its first 15 characters, zero padded, so text order is time order. */
+export const HLC_WALL_DIGITS = 15
+const COLON = 0x3a
+const ZERO = 0x30
 
 export function formatHlc(s: Stamp): string {
   if (!Number.isSafeInteger(s.wall) || s.wall < 0 || s.wall > MAX_WALL)
@@ -21,7 +25,7 @@ export function formatHlc(s: Stamp): string {
     throw new EddyError('invalid_value', `hlc counter out of range: ${s.counter}`)
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(s.node))
     throw new EddyError('invalid_value', `hlc node id is not valid: ${s.node}`)
-  return `${String(s.wall).padStart(15, '0')}:${s.counter.toString(36).padStart(5, '0')}:${s.node}`
+  return `${String(s.wall).padStart(HLC_WALL_DIGITS, '0')}:${s.counter.toString(36).padStart(5, '0')}:${s.node}`
 }
 
 export function parseHlc(text: string): Stamp {
@@ -124,4 +128,24 @@ export function createHlc({ nodeId, now = Date.now, maxDriftMs, after }: HlcOpti
     },
     last: () => lastStamp,
   }
+}
+
+/** The text every stamp from before `ms` sorts below (and no stamp from `ms` on): a store compares stamps as text. */
+export function hlcWallPrefix(ms: number): string {
+  return String(Math.max(0, Math.floor(ms))).padStart(HLC_WALL_DIGITS, '0')
+}
+
+/**
+ * The wall time of a stamp that starts with `HLC_WALL_DIGITS` digits and a colon, or undefined for
+ * anything else: a cheap read of the wall on a hot path, without parsing the whole stamp.
+ */
+export function wallOf(hlc: string): number | undefined {
+  if (hlc.length < HLC_WALL_DIGITS + 2 || hlc.charCodeAt(HLC_WALL_DIGITS) !== COLON) return undefined
+  let wall = 0
+  for (let i = 0; i < HLC_WALL_DIGITS; i++) {
+    const d = hlc.charCodeAt(i) - ZERO
+    if (d < 0 || d > 9) return undefined
+    wall = wall * 10 + d
+  }
+  return wall
 }

@@ -4,7 +4,7 @@
  */
 import { canonicalKey } from '../../shared/digest.ts'
 import { EddyError, isEddyError, must } from '../../shared/errors.ts'
-import { checkDrift } from '../../shared/hlc.ts'
+import { checkDrift, wallOf } from '../../shared/hlc.ts'
 import type { Mutation, PushBody, PushResult } from '../../shared/protocol.ts'
 import type { IncomingWrite } from '../../shared/reconcile.ts'
 import type { Row, Schema, Table } from '../../shared/schema.ts'
@@ -141,25 +141,6 @@ function scopeToTenant(table: Table, key: Row, values: Row, tenant: string): Edd
 }
 
 /** An HLC's wall time: its first digits, in ms, before the first colon (`shared/hlc.ts`). */
-const WALL_DIGITS = 15
-const COLON = 0x3a
-const ZERO = 0x30
-
-/**
- * The wall time of a stamp that starts with 15 digits and a colon (the envelope check has already
- * held every stamp to the hlc pattern), or undefined for anything else.
- */
-function wallOf(hlc: string): number | undefined {
-  if (hlc.length < WALL_DIGITS + 2 || hlc.charCodeAt(WALL_DIGITS) !== COLON) return undefined
-  let wall = 0
-  for (let i = 0; i < WALL_DIGITS; i++) {
-    const d = hlc.charCodeAt(i) - ZERO
-    if (d < 0 || d > 9) return undefined
-    wall = wall * 10 + d
-  }
-  return wall
-}
-
 /** `checkDrift` as a field error; stamps well within the limit skip its parse. */
 function driftError(hlc: string, now: number, maxDriftMs: number): FieldError | undefined {
   const wall = wallOf(hlc)

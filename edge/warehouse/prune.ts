@@ -1,7 +1,7 @@
+import { hlcWallPrefix } from '../../shared/hlc.ts'
 import type { Schema } from '../../shared/schema.ts'
 import { quoteIdent } from './column-codec.ts'
 import { isTrue, param, timestampParam, type WarehouseDialect } from './dialect.ts'
-import { hlcWallPrefix } from './hlc-wall.ts'
 
 /** What `Warehouse.prune` is asked to drop. */
 export interface PruneOptions {
