@@ -1,10 +1,11 @@
 import { EddyError } from '../../shared/errors.ts'
 import { createHlc } from '../../shared/hlc.ts'
+import { DEFAULT_LIMITS } from '../../shared/protocol.ts'
 import type { Row, Schema } from '../../shared/schema.ts'
 import type { LocalCache } from '../cache/cache.ts'
 import { openOutbox } from '../outbox/outbox.ts'
 import { freshClientId, openClientMeta } from '../sync/client-meta.ts'
-import { createSyncEngine, MAX_BATCH } from '../sync/sync-engine.ts'
+import { createSyncEngine } from '../sync/sync-engine.ts'
 import { createTransport } from '../sync/transport.ts'
 import { createMutex, electLeader, openChannel } from '../tabs/leader.ts'
 import { createLeaderCursor } from '../tabs/leader-cursor.ts'
@@ -92,7 +93,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const dbName = opts.dbName ?? 'eddy'
   const autoSync = opts.autoSync ?? true
   const doFetch = opts.fetch ?? globalThis.fetch.bind(globalThis)
-  const maxMutations = opts.maxMutations ?? MAX_BATCH
+  const maxMutations = opts.maxMutations ?? DEFAULT_LIMITS.maxMutations
 
   const meta = openClientMeta(dbName)
   const outbox = openOutbox(dbName)
