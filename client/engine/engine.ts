@@ -1,3 +1,10 @@
+/**
+ * client/engine/: the client's core, the same in the browser worker and in Node tests. engine.ts
+ * wires the parts and holds the public `Engine`: write-plan.ts (validation), write-path.ts (the
+ * outbox commit, then the cache write), write-through.ts, cache-repair.ts (the cache rebuilt from
+ * the outbox after a refused write), scheduler.ts (the background loop), connectivity.ts,
+ * live-queries.ts ('change' events, `subscribe`), stale-tables.ts (invalidate-on-write), status.ts.
+ */
 import { EddyError } from '../../shared/errors.ts'
 import { createHlc } from '../../shared/hlc.ts'
 import { DEFAULT_LIMITS } from '../../shared/protocol.ts'

@@ -1,3 +1,9 @@
+/**
+ * client/outbox/: the durable record of acknowledged, unsynced writes (IndexedDB, shared by the
+ * profile's tabs). outbox.ts is the queue itself; outbox-replay.ts lays pending writes over a cache
+ * that lost them; orphan-writes.ts drops cache rows marked pending that no outbox write accounts
+ * for; storage-space.ts refuses a large write that would not fit before anything is written.
+ */
 import { Dexie } from 'dexie'
 import { must } from '../../shared/errors.ts'
 import type { Mutation, NewMutation } from '../../shared/protocol.ts'

@@ -1,3 +1,10 @@
+/**
+ * client/sync/: the client's conversation with the edge. `sync-engine.ts` puts the parts
+ * together: `push.ts` (the outbox to the edge, settling each batch), `pull.ts` (changes into the
+ * cache, from the cursor), `arrow-first-load.ts` (a first load through the Arrow bulk pull),
+ * `divergence.ts` (digest comparison), `transport.ts` (HTTP), `client-meta.ts` (the profile's
+ * clientId, cursor and last stamp).
+ */
 import type { NewMutation, PushResult } from '../../shared/protocol.ts'
 import type { Table } from '../../shared/schema.ts'
 import { noteError } from '../engine/status.ts'
@@ -6,14 +13,6 @@ import { divergence } from './divergence.ts'
 import { createPuller } from './pull.ts'
 import { createPusher } from './push.ts'
 import type { PushTally, SyncDeps } from './sync-deps.ts'
-
-/**
- * client/sync/: the client's conversation with the edge. `sync-engine.ts` puts the parts
- * together: `push.ts` (the outbox to the edge, settling each batch), `pull.ts` (changes into the
- * cache, from the cursor), `arrow-first-load.ts` (a first load through the Arrow bulk pull),
- * `divergence.ts` (digest comparison), `transport.ts` (HTTP), `client-meta.ts` (the profile's
- * clientId, cursor and last stamp).
- */
 
 /** Backoff after failures: base doubling up to the cap, times a jitter in [0.5, 1). */
 const BACKOFF_BASE_MS = 1000
