@@ -6,7 +6,7 @@ import type { Row, Table } from '../../shared/schema.ts'
 import type { CachedRow, LocalCache } from './cache.ts'
 import { createCacheQueue } from './cache-queue.ts'
 import { loadArrowPage } from './duckdb-bulk-load.ts'
-import { createDuckDbDdl } from './duckdb-ddl.ts'
+import { createDuckDbDdl, signatureOf } from './duckdb-ddl.ts'
 import { applyLocalBatch, revertLocalWrites } from './duckdb-local-writes.ts'
 import { applyRemoteChanges, markRowsSynced } from './duckdb-remote-apply.ts'
 import { createDuckDbSession, type DuckDbSession } from './duckdb-session.ts'
@@ -106,7 +106,8 @@ export async function createDuckDbCache(opts: DuckDbCacheOptions): Promise<DuckD
 
   return {
     async init(tables) {
-      await queue.run(() => ddl.init(tables))
+      const signature = signatureOf(tables)
+      await queue.run(() => ddl.init(tables, signature))
     },
 
     physicalName: physical,

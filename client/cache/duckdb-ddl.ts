@@ -13,14 +13,15 @@ export interface DuckDbDdl {
    * Creates what is missing (tables, columns added to the schema, views) and nothing else: one
    * catalog read, and DDL only when the catalog differs. On an OPFS file a start that rewrote the
    * views every time paid a catalog write before its first query (cold start). A repeated init of
-   * the same schema does nothing. Run it inside the cache's queue.
+   * the same schema (`signatureOf`) does nothing. Run it inside the cache's queue.
    */
-  init(tables: readonly Table[]): Promise<void>
+  init(tables: readonly Table[], signature: string): Promise<void>
   /** A physical table's columns in the table's order (read once per init). */
   physicalColumns(t: Table): Promise<readonly string[]>
 }
 
-function signatureOf(tables: readonly Table[]): string {
+/** What `init` makes sure of: the tables, their keys, columns and cache types. */
+export function signatureOf(tables: readonly Table[]): string {
   return JSON.stringify(
     tables.map((t) => [t.name, t.primaryKey, t.columns.map((c) => [c.name, sqlType(c, 'cache')])]),
   )
@@ -32,8 +33,7 @@ export function createDuckDbDdl(s: DuckDbSession): DuckDbDdl {
   const physicalColumns = new Map<string, readonly string[]>()
 
   return {
-    async init(tables) {
-      const signature = signatureOf(tables)
+    async init(tables, signature) {
       if (s.isClosed()) throw new EddyError('closed', 'the cache is closed')
       if (signature === initialized) return
       const names = tables.flatMap((t) => [physical(t), t.name])
