@@ -18,6 +18,10 @@ type CopyMessage =
   | { type: 'copy'; id: string; tables: Record<string, Uint8Array> }
 
 const channelName = (name: string): string => `${name}:cache-copy`
+/** How long a tab waits for the owner's copy before it starts from an empty cache. */
+const COPY_WAIT_MS = 5000
+/** How often the request repeats while the owner may still be starting. */
+const REQUEST_EVERY_MS = 250
 
 /** The owner's side: answers copy requests until the returned function is called. */
 export function serveCacheCopies(name: string, cache: DuckDbCache, tables: readonly Table[]): () => void {
@@ -47,7 +51,7 @@ export async function copyFromOwner(
   name: string,
   cache: DuckDbCache,
   tables: readonly Table[],
-  timeoutMs = 5000,
+  timeoutMs = COPY_WAIT_MS,
 ): Promise<boolean> {
   if (typeof BroadcastChannel !== 'function') return false
   const channel = new BroadcastChannel(channelName(name))
@@ -61,7 +65,7 @@ export async function copyFromOwner(
         if (ev.data.type === 'copy' && ev.data.id === id) resolve(ev.data.tables)
       }
       channel.postMessage(request)
-      timer = setInterval(() => channel.postMessage(request), 250)
+      timer = setInterval(() => channel.postMessage(request), REQUEST_EVERY_MS)
       deadline = setTimeout(() => resolve(undefined), timeoutMs)
     })
     if (copy === undefined) return false

@@ -19,12 +19,20 @@ const channelName = (name: string): string => `${name}:cache-owner`
 /** Lock requests answered while the lock is held: what `claimCacheFile` needs of `navigator.locks`. */
 type Locks = Pick<LockManager, 'request'>
 
+/** How long a claim waits for an owner that answers no ping before it gives up on the file. */
+const OWNER_WAIT_MS = 5000
+/** How often the ping repeats while a claim waits. */
+const PING_EVERY_MS = 100
+
 /**
  * Takes the cache file's lock, waiting (up to `waitMs`) only while its holder answers no ping.
  * Resolves a release function for the owner, or undefined when a live owner keeps it. Without the
  * Web Locks API every worker owns its file (a second opener then fails in DuckDB).
  */
-export async function claimCacheFile(name: string, waitMs = 5000): Promise<(() => void) | undefined> {
+export async function claimCacheFile(
+  name: string,
+  waitMs = OWNER_WAIT_MS,
+): Promise<(() => void) | undefined> {
   const locks = (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks
   if (locks === undefined) return () => {}
   const lockName = `${name}:cache-file`
@@ -110,7 +118,7 @@ async function ownerAnswers(name: string, waitMs: number, stop: AbortSignal): Pr
       const ping: OwnerMessage = { type: 'ping', id }
       channel.postMessage(ping)
       // an owner that has only just taken the lock answers a repeated ping
-      timer = setInterval(() => channel.postMessage(ping), 100)
+      timer = setInterval(() => channel.postMessage(ping), PING_EVERY_MS)
       deadline = setTimeout(() => resolve(false), waitMs)
       stop.addEventListener('abort', () => resolve(false))
     })

@@ -1,3 +1,11 @@
+/**
+ * client/cache/: the local cache. cache.ts is the contract the engine drives; duckdb-cache.ts the
+ * browser's implementation (DuckDB-WASM), wired from its parts (duckdb-session, duckdb-ddl,
+ * cache-queue, duckdb-upsert, duckdb-local-writes, duckdb-remote-apply, duckdb-bulk-load,
+ * duckdb-sql, arrow-page); persistence.ts keeps it between sessions (OPFS file, IndexedDB
+ * snapshots in idb-snapshot.ts, one owner per file in cache-file-lock.ts, copies for other tabs in
+ * cache-copy.ts); duckdb-bundle.ts starts DuckDB-WASM.
+ */
 import type { Change } from '../../shared/protocol.ts'
 import type { Row, Table } from '../../shared/schema.ts'
 

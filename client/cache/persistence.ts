@@ -9,6 +9,13 @@ import { opfsAvailable, startDuckDb } from './duckdb-bundle.ts'
 import { createDuckDbCache, type DuckDbCache } from './duckdb-cache.ts'
 import { openSnapshotStore } from './idb-snapshot.ts'
 
+/** Defaults of `flushDelayMs` and `maxFlushDelayMs`. */
+const FLUSH_QUIET_MS = 250
+const FLUSH_MAX_MS = 2000
+/** How often, and how far apart, removing an OPFS file is retried while the browser still holds it. */
+const REMOVE_ATTEMPTS = 50
+const REMOVE_RETRY_MS = 100
+
 /**
  * Where the worker's DuckDB cache lives between sessions.
  *
@@ -49,7 +56,7 @@ export interface OpenCacheOptions {
   name: string
   persistence: Persistence
   tables: readonly Table[]
-  /** Quiet time after the last write before flushing (default 250 ms); a busy stream flushes every `maxFlushDelayMs`. */
+  /** Quiet time after the last write before flushing (default `FLUSH_QUIET_MS`); a busy stream flushes every `maxFlushDelayMs` (default `FLUSH_MAX_MS`). */
   flushDelayMs?: number
   maxFlushDelayMs?: number
 }
@@ -93,7 +100,11 @@ export async function openPersistentCache(opts: OpenCacheOptions): Promise<Opene
     if (persistence === 'opfs') await inner.checkpoint()
     else if (snapshots) await snapshots.save(inner, opts.tables)
   }
-  const flusher = debounced(flushNow, opts.flushDelayMs ?? 250, opts.maxFlushDelayMs ?? 2000)
+  const flusher = debounced(
+    flushNow,
+    opts.flushDelayMs ?? FLUSH_QUIET_MS,
+    opts.maxFlushDelayMs ?? FLUSH_MAX_MS,
+  )
 
   const written = async <T>(p: Promise<T>): Promise<T> => {
     const out = await p
@@ -181,9 +192,12 @@ async function removeOpfsFile(root: FileSystemDirectoryHandle, file: string): Pr
     } catch (e) {
       const name = (e as { name?: unknown }).name
       if (name === 'NotFoundError') return
-      if (attempt >= 50 || (name !== 'NoModificationAllowedError' && name !== 'InvalidModificationError'))
+      if (
+        attempt >= REMOVE_ATTEMPTS ||
+        (name !== 'NoModificationAllowedError' && name !== 'InvalidModificationError')
+      )
         throw e
-      await new Promise((r) => setTimeout(r, 100))
+      await new Promise((r) => setTimeout(r, REMOVE_RETRY_MS))
     }
   }
 }

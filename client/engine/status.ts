@@ -1,3 +1,4 @@
+import { toEddyError } from '../../shared/errors.ts'
 import type { Status } from '../types.ts'
 
 /**
@@ -52,4 +53,10 @@ export function createStatusStore(initial: Status): StatusStore {
       return () => listeners.delete(listener)
     },
   }
+}
+
+/** Shows a failure as the status's `lastError` (as an EddyError's code and message). */
+export function noteError(status: StatusStore, e: unknown): void {
+  const err = toEddyError(e)
+  status.update({ lastError: { code: err.code, message: err.message } })
 }

@@ -91,7 +91,6 @@ describe('outbox', () => {
     const [q = 0] = (await o.add([mut(2)], { park: false })).seqs
     expect(await o.pending()).toBe(2)
     expect((await o.peek(10)).map((m) => m.table)).toEqual(['orders'])
-    expect(await o.parkedTables()).toEqual(new Set(['products']))
     // what a cache must show: the queued writes and the parked ones
     expect((await o.pendingMutations()).map((m) => m.table)).toEqual(['orders', 'products'])
     expect(await o.promote(new Set(['metrics']))).toBe(0)

@@ -1,3 +1,9 @@
+/**
+ * client/outbox/: the durable record of acknowledged, unsynced writes (IndexedDB, shared by the
+ * profile's tabs). outbox.ts is the queue itself; outbox-replay.ts lays pending writes over a cache
+ * that lost them; orphan-writes.ts drops cache rows marked pending that no outbox write accounts
+ * for; storage-space.ts refuses a large write that would not fit before anything is written.
+ */
 import { Dexie } from 'dexie'
 import { must } from '../../shared/errors.ts'
 import type { Mutation, NewMutation } from '../../shared/protocol.ts'
@@ -51,8 +57,6 @@ interface OwnerRow {
 export interface Outbox {
   /** Stores one group (one record); `park` holds it back for a hybrid schedule. */
   add(muts: readonly NewMutation[], opts: { park: boolean }): Promise<StoredGroup>
-  /** Removes a group just added whose local write could not be completed (before anything pushed it). */
-  discard(group: StoredGroup): Promise<void>
   /** `n` fresh consecutive seqs (from `first`) for writes that bypass the queue (write-through); `queued` tells whether older queued mutations exist. */
   allocate(n: number): Promise<{ first: number; queued: boolean }>
   /** The oldest queued mutations, at most `limit` of them, never splitting a group: a group larger than `limit` comes alone. */
@@ -61,8 +65,6 @@ export interface Outbox {
   ack(seqs: readonly number[], rejected: readonly RejectedWrite[]): Promise<void>
   /** Moves parked groups touching any of `tables` (all when undefined) into the queue with fresh seqs. */
   promote(tables?: ReadonlySet<string>): Promise<number>
-  /** Tables that have parked writes. */
-  parkedTables(): Promise<Set<string>>
   /** Every pending mutation, queued (with its seq) and parked (without one yet), oldest first per store. */
   pendingMutations(): Promise<NewMutation[]>
   /** Queued plus parked mutations. */
@@ -217,16 +219,6 @@ export function openOutbox(dbName: string, space: SpaceGuard = createSpaceGuard(
       return out.group
     },
 
-    async discard(group) {
-      await db.transaction('rw', [db.queue, db.parked, db.meta], async () => {
-        const store = group.parked ? db.parked : db.queue
-        const found = await store.get(group.id)
-        if (found === undefined) return
-        await store.delete(group.id)
-        await bump('pending', -found.muts.length)
-      })
-    },
-
     allocate(n) {
       return db.transaction('rw', [db.queue, db.meta], async () => {
         const first = await allocateRange(n)
@@ -296,14 +288,6 @@ export function openOutbox(dbName: string, space: SpaceGuard = createSpaceGuard(
         }
         return moved
       })
-    },
-
-    async parkedTables() {
-      const out = new Set<string>()
-      await db.parked.each((g) => {
-        for (const t of g.tables) out.add(t)
-      })
-      return out
     },
 
     pendingMutations() {

@@ -25,6 +25,13 @@ export interface SpaceGuard {
 /** True when `bytes` more fit in the origin's quota now. */
 export type SpaceProbe = (bytes: number) => Promise<boolean>
 
+/** Room asked for per byte of a write: the outbox record, the cache's WAL, the checkpointed table. */
+const SPACE_FACTOR = 2
+/** Writes smaller than this are not checked (most writes); a full storage fails their outbox commit. */
+const MIN_CHECKED_BYTES = 256 * 1024
+/** A mutation's fixed fields (table, op, seq, record framing), guessed generously. */
+const MUTATION_OVERHEAD_BYTES = 64
+
 /** A cheap upper-bound guess of a value's stored size in bytes (UTF-16 text counts double). */
 function sizeOf(v: unknown): number {
   if (typeof v === 'string') return 2 * v.length + 8
@@ -36,7 +43,7 @@ function sizeOf(v: unknown): number {
 
 export function approxBytes(muts: readonly NewMutation[]): number {
   let n = 0
-  for (const m of muts) n += 64 + 2 * m.hlc.length + sizeOf(m.key) + sizeOf(m.values)
+  for (const m of muts) n += MUTATION_OVERHEAD_BYTES + 2 * m.hlc.length + sizeOf(m.key) + sizeOf(m.values)
   return n
 }
 
@@ -80,8 +87,8 @@ export function createSpaceGuard(
   probe: SpaceProbe | undefined = opfsProbe(),
   opts: { factor?: number; minBytes?: number } = {},
 ): SpaceGuard {
-  const factor = opts.factor ?? 2
-  const minBytes = opts.minBytes ?? 256 * 1024
+  const factor = opts.factor ?? SPACE_FACTOR
+  const minBytes = opts.minBytes ?? MIN_CHECKED_BYTES
   // one probe at a time: two large writes probing at once would each see the other's space as free
   const queue = createSerialQueue()
   const check = async (muts: readonly NewMutation[]): Promise<void> => {

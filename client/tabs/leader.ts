@@ -1,4 +1,9 @@
 /**
+ * client/tabs/: how the tabs of one browser profile share one outbox and one warehouse. leader.ts
+ * (below); tab-follow.ts (how an engine follows the others' writes and syncs); leader-cursor.ts
+ * (whose cache the persisted pull cursor describes); cursor-owner.ts (a cursor persisted by a tab
+ * with a memory cache is not the cache file's).
+ *
  * Cross-tab coordination for one browser profile: a leader (the tab that runs the background sync
  * loop), a short exclusive lock around every push, and a broadcast channel. In the browser these
  * are `navigator.locks` and `BroadcastChannel`; where `navigator.locks` is missing (Node, old

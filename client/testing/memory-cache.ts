@@ -7,6 +7,9 @@ import type { Row, Table } from '../../shared/schema.ts'
 import type { CachedRow, LocalCache, LocalWrite } from '../cache/cache.ts'
 
 /**
+ * client/testing/: test support, never shipped (package.json `files` leaves it out): this
+ * Map-based cache and cache-contract.ts, the checks every `LocalCache` must pass.
+ *
  * A Map-based `LocalCache` for fast Node unit tests of the engine ONLY. The real cache is
  * DuckDB-WASM (`client/cache/duckdb-cache.ts`). Its `query` understands just enough SQL for tests:
  *   SELECT * | count(*) AS n | col, ... FROM table [WHERE col = ? [AND ...] | WHERE _needs_sync] [ORDER BY col [DESC]]

@@ -21,6 +21,9 @@ import type { ChangeEvent, Status } from '../types.ts'
 import { installErrorTransfer } from './comlink-errors.ts'
 
 /**
+ * client/worker/: the Web Worker the page talks to (db.worker.ts) and comlink-errors.ts, which
+ * carries an `EddyError`'s code across the worker boundary. `client/index.ts` is the page side.
+ *
  * The worker behind `createEddy()`: DuckDB-WASM (the cache), the engine (outbox, sync loop) and
  * persistence, exposed to the page with Comlink. The page sends the schema as its plain spec and
  * the worker rebuilds it with `defineSchema`, so the worker checks it the same way.
@@ -100,7 +103,7 @@ function followOtherTabs(
   }
   channel.onmessage = (ev: MessageEvent<{ type?: string; tables?: string[]; from?: string }>) => {
     // This tab's own writes are in its cache already: replaying the whole outbox for each of them
-    // made every put cost a replay of every pending write (13 -> 20+ ms at 60 pending, growing).
+    // made every put cost a replay of every pending write.
     if (ev.data.type !== 'write' || ev.data.from === ownId) return
     for (const t of ev.data.tables ?? []) tables.add(t)
     if (running !== undefined) {
