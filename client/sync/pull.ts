@@ -1,3 +1,4 @@
+import { DEFAULT_LIMITS } from '../../shared/protocol.ts'
 import { hydrate } from './arrow-first-load.ts'
 import type { SyncDeps } from './sync-deps.ts'
 
@@ -5,7 +6,7 @@ import type { SyncDeps } from './sync-deps.ts'
  * Changes asked for per pull request: the edge's maximum page. Each page costs a round trip, a
  * cache transaction and a cursor write, so fewer, larger pages hydrate faster.
  */
-export const PULL_LIMIT = 10_000
+export const PULL_LIMIT = DEFAULT_LIMITS.maxPullLimit
 
 /**
  * Pulls every table until `hasMore` is false, from the cache's cursor (a first load, with no
