@@ -5,6 +5,7 @@ import type { LocalCache } from '../cache/cache.ts'
 import type { StatusStore } from '../engine/status.ts'
 import type { Outbox } from '../outbox/outbox.ts'
 import type { Mutex } from '../tabs/leader.ts'
+import type { SyncReport } from '../types.ts'
 import type { ClientMeta } from './client-meta.ts'
 import type { Transport } from './transport.ts'
 
@@ -45,11 +46,5 @@ export interface SettledBatch {
   restored: Change[]
 }
 
-export interface PushTally {
-  pushed: number
-  applied: number
-  stale: number
-  duplicate: number
-  conflict: number
-  rejected: number
-}
+/** What pushes did: a sync report's counts before the pull. */
+export type PushTally = Omit<SyncReport, 'pulled' | 'durationMs'>

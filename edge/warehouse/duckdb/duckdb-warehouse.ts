@@ -3,7 +3,8 @@ import { EddyError } from '../../../shared/errors.ts'
 import type { Schema } from '../../../shared/schema.ts'
 import { createSerialQueue } from '../../../shared/serial-queue.ts'
 import { readConflicts, readEvents, readHighWater } from '../bookkeeping-reads.ts'
-import { decodeRow, keyOf, quoteIdent, selectExpr, selectList } from '../column-codec.ts'
+import { selectList } from '../column-codec.ts'
+import { readDigestEntries } from '../digest-entries.ts'
 import {
   addedColumnsSql,
   bookkeepingDdl,
@@ -175,21 +176,8 @@ export async function openDuckDbWarehouse(opts: DuckDbWarehouseOptions): Promise
       return withReader((conn) => readColumns(conn, req))
     },
     highWater: () => readHighWater(query, 'duckdb'),
-    async digestEntries(table, tenant) {
-      const params: DuckDBValue[] = []
-      let where = 'NOT t._deleted'
-      if (tenant !== undefined && table.tenantColumn !== undefined) {
-        where += ` AND CAST(t.${quoteIdent(table.tenantColumn)} AS VARCHAR) = ?`
-        params.push(tenant)
-      }
-      const pkCols = table.primaryKey.map((k) => table.columnsByName.get(k)).filter((c) => c !== undefined)
-      const found = await query(
-        `SELECT ${pkCols.map((c) => `${selectExpr(c, 'duckdb', 't')} AS ${quoteIdent(c.name)}`).join(', ')},
-           t._hlc AS _hlc FROM ${quoteIdent(table.name)} t WHERE ${where}`,
-        params,
-      )
-      return found.map((raw) => ({ key: keyOf(table, decodeRow(table, raw)), hlc: String(raw._hlc) }))
-    },
+    digestEntries: (table, tenant) => readDigestEntries(query, 'duckdb', table, tenant),
+
     events: (limit, tenant) => readEvents(query, 'duckdb', limit, tenant),
     conflicts: (tenant) => readConflicts(query, 'duckdb', schema, tenant),
     async health() {

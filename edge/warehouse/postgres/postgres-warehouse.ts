@@ -1,7 +1,8 @@
 import type postgres from 'postgres'
 import type { Schema } from '../../../shared/schema.ts'
 import { readConflicts, readEvents, readHighWater } from '../bookkeeping-reads.ts'
-import { decodeRow, keyOf, quoteIdent, selectExpr, selectList } from '../column-codec.ts'
+import { quoteIdent, selectList } from '../column-codec.ts'
+import { readDigestEntries } from '../digest-entries.ts'
 import {
   addedColumnsSql,
   bookkeepingDdl,
@@ -139,21 +140,8 @@ export async function openPostgresWarehouse(opts: PostgresWarehouseOptions): Pro
         )
       })
     },
-    async digestEntries(table, tenant) {
-      const params: Param[] = []
-      let where = 'NOT t._deleted'
-      if (tenant !== undefined && table.tenantColumn !== undefined) {
-        params.push(tenant)
-        where += ` AND t.${quoteIdent(table.tenantColumn)}::text = $1`
-      }
-      const pkCols = table.primaryKey.map((k) => table.columnsByName.get(k)).filter((c) => c !== undefined)
-      const found = await query(
-        `SELECT ${pkCols.map((c) => `${selectExpr(c, 'postgres', 't')} AS ${quoteIdent(c.name)}`).join(', ')},
-           t._hlc AS _hlc FROM ${quoteIdent(table.name)} t WHERE ${where}`,
-        params,
-      )
-      return found.map((raw) => ({ key: keyOf(table, decodeRow(table, raw)), hlc: String(raw._hlc) }))
-    },
+    digestEntries: (table, tenant) => readDigestEntries(query, 'postgres', table, tenant),
+
     events: (limit, tenant) => readEvents(query, 'postgres', limit, tenant),
     conflicts: (tenant) => readConflicts(query, 'postgres', schema, tenant),
     async health() {
