@@ -22,6 +22,19 @@ import {
 } from './arrow-pull.ts'
 import { decodeCursor, encodeCursor } from './cursor.ts'
 
+/** A page's `limit` (bounded) and the version its `cursor` (issued for `tables`) continues after. */
+function pageQuery(
+  c: Context<AppEnv>,
+  tables: readonly string[],
+  defaultLimit: number,
+  maxLimit: number,
+): { limit: number; after: bigint } {
+  const limit = intParam(c.req.query('limit'), 'limit', defaultLimit, maxLimit)
+  const cursorText = c.req.query('cursor')
+  const after = cursorText === undefined || cursorText === '' ? 0n : decodeCursor(cursorText, tables)
+  return { limit, after }
+}
+
 export function pullRoute(schema: Schema, warehouse: Warehouse): Route {
   return async (c) => {
     // one URL, two forms: a shared cache must key the answer by Accept
@@ -29,14 +42,7 @@ export function pullRoute(schema: Schema, warehouse: Warehouse): Route {
     if (acceptsArrow(c.req.header('accept'))) return pullArrow(c, schema, warehouse)
     const tables = tablesOf(schema, c.req.query('tables'))
     const names = tables.map((t) => t.name)
-    const limit = intParam(
-      c.req.query('limit'),
-      'limit',
-      DEFAULT_LIMITS.pullLimit,
-      DEFAULT_LIMITS.maxPullLimit,
-    )
-    const cursorText = c.req.query('cursor')
-    const after = cursorText === undefined || cursorText === '' ? 0n : decodeCursor(cursorText, names)
+    const { limit, after } = pageQuery(c, names, DEFAULT_LIMITS.pullLimit, DEFAULT_LIMITS.maxPullLimit)
     const scope = scopeOf(c)
     const { changes, hasMore } = await warehouse.pull({
       // a caller without a tenant gets nothing from tenant-scoped tables
@@ -66,14 +72,12 @@ async function pullArrow(c: Context<AppEnv>, schema: Schema, warehouse: Warehous
     throw fail('bad_request', 'an Arrow pull names exactly one table')
   const table = tablesOf(schema, name)[0]
   if (table === undefined) throw fail('unknown_table', `unknown table '${name}'`)
-  const limit = intParam(
-    c.req.query('limit'),
-    'limit',
+  const { limit, after } = pageQuery(
+    c,
+    [table.name],
     DEFAULT_LIMITS.arrowPullLimit,
     DEFAULT_LIMITS.maxArrowPullLimit,
   )
-  const cursorText = c.req.query('cursor')
-  const after = cursorText === undefined || cursorText === '' ? 0n : decodeCursor(cursorText, [table.name])
   const resumeText = c.req.query('resume')
   const resume = resumeText === undefined ? undefined : tablesOf(schema, resumeText).map((t) => t.name)
   const scope = scopeOf(c)
