@@ -1,7 +1,8 @@
 /**
  * `eddy/edge`: the sync service (`createSyncApp`, runs on Node and in workerd), the push algorithm,
- * auth, and the Node-side warehouse adapters. The Workers entry (`./runtime/worker.ts`) imports
- * `./http/app.ts` directly, so a Workers bundle never pulls in the native DuckDB binding.
+ * auth, and the Node-side warehouse adapters. The Workers runtime is its own entry,
+ * `eddy/edge/worker` (`./runtime/worker.ts`, `createWorker`), so a Workers bundle never pulls in the
+ * native DuckDB binding.
  */
 
 export { conflictInTenant, rowTenant } from './conflicts/tenant.ts'
